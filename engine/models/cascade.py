@@ -1,0 +1,196 @@
+"""DFA-style cascade landmark network (Liu et al., "Fashion Landmark Detection in the Wild", ECCV 2016).
+
+The heads sit on a frozen EfficientNet-Lite0 (engine.models.efficientnet_lite),
+whose multi-scale features are computed once per crop:
+
+- Stage 1 sees the whole crop. A spatial head fuses the stride-8/16/32 maps
+  (plus the garment type, plus the body joints when a detector has them),
+  predicts one heatmap per slot and turns it into normalised coordinates with
+  a soft-argmax (integral regression: a regression output trained with a
+  coordinate loss, but computed spatially, which transfers far better to real
+  photos than pooled regression). Visibility (visible / occluded / absent) is
+  classified per slot from features pooled under that slot's heatmap.
+- Stages 2 and 3 each sample a small grid of features around every slot's
+  current estimate (grid_sample on the stride-8 and stride-16 maps), add the
+  estimate itself, and predict a correction; the sampling radius shrinks from
+  stage to stage as in DFA.
+
+Coordinates are normalised to the 224x224 letterboxed canvas: (0, 0) top-left,
+(1, 1) bottom-right.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.models.efficientnet_lite import FEATURE_CHANNELS
+from engine.types import NUM_JOINTS, NUM_SLOTS
+
+NUM_GARMENT_TYPES = 3
+NUM_VISIBILITY = 3
+HEATMAP_SIZE = 28  # stride 8 on a 224 canvas
+
+
+@dataclass
+class CascadeConfig:
+    hidden: int = 96
+    refine_stages: int = 2
+    refine_grid: int = 5
+    refine_radii: tuple[float, ...] = (0.08, 0.04)
+    refine_hidden: int = 256
+    use_joints: bool = True
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "refine_radii": list(self.refine_radii)}
+
+
+@dataclass
+class CascadeOutput:
+    stage_points: list[torch.Tensor]  # each (N, 8, 2), normalised canvas coordinates
+    visibility_logits: torch.Tensor  # (N, 8, 3)
+    heatmaps: torch.Tensor  # (N, 8, H, W) softmax-normalised
+
+    @property
+    def points(self) -> torch.Tensor:
+        return self.stage_points[-1]
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def soft_argmax(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, K, H, W) logits -> normalised (x, y) expectations (N, K, 2) and the probability maps."""
+    n, k, h, w = logits.shape
+    probs = logits.flatten(2).softmax(-1).view(n, k, h, w)
+    xs = (torch.arange(w, device=logits.device, dtype=logits.dtype) + 0.5) / w
+    ys = (torch.arange(h, device=logits.device, dtype=logits.dtype) + 0.5) / h
+    x = (probs.sum(2) * xs).sum(-1)
+    y = (probs.sum(3) * ys).sum(-1)
+    return torch.stack([x, y], dim=-1), probs
+
+
+def joint_heatmaps(joints: torch.Tensor | None, batch: int, size: int, device, sigma: float = 1.5) -> torch.Tensor:
+    """Render (N, 14, 3) normalised joints (x, y, confidence) as Gaussian maps; zeros when absent."""
+    if joints is None:
+        return torch.zeros(batch, NUM_JOINTS, size, size, device=device)
+    grid = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size
+    gx = (grid[None, None, None, :] - joints[..., 0, None, None]) * size
+    gy = (grid[None, None, :, None] - joints[..., 1, None, None]) * size
+    maps = torch.exp(-(gx**2 + gy**2) / (2 * sigma**2))
+    return maps * joints[..., 2, None, None]
+
+
+class Stage1Head(nn.Module):
+    """Whole-crop head: multi-scale fusion -> heatmaps -> soft-argmax, plus per-slot visibility."""
+
+    def __init__(self, config: CascadeConfig) -> None:
+        super().__init__()
+        h = config.hidden
+        self.use_joints = config.use_joints
+        self.lateral_s8 = nn.Conv2d(FEATURE_CHANNELS["s8"], h, 1)
+        self.lateral_s16 = nn.Conv2d(FEATURE_CHANNELS["s16"], h, 1)
+        self.lateral_s32 = nn.Conv2d(FEATURE_CHANNELS["s32"], h, 1)
+        extra = NUM_GARMENT_TYPES + (NUM_JOINTS if config.use_joints else 0)
+        self.fuse = nn.Sequential(conv_bn_relu(h + extra, h), conv_bn_relu(h, h), conv_bn_relu(h, h))
+        self.heatmap = nn.Conv2d(h, NUM_SLOTS, 1)
+        self.visibility = nn.Sequential(
+            nn.Linear(2 * h + NUM_GARMENT_TYPES, h), nn.ReLU(inplace=True), nn.Linear(h, NUM_VISIBILITY)
+        )
+        self.slot_embedding = nn.Parameter(torch.zeros(NUM_SLOTS, 2 * h))
+
+    def forward(self, features: dict[str, torch.Tensor], type_onehot: torch.Tensor, joints: torch.Tensor | None):
+        s8 = self.lateral_s8(features["s8"])
+        size = s8.shape[-1]
+        x = s8 + F.interpolate(self.lateral_s16(features["s16"]), size=size, mode="bilinear", align_corners=False)
+        x = x + F.interpolate(self.lateral_s32(features["s32"]), size=size, mode="bilinear", align_corners=False)
+        extras = [type_onehot[:, :, None, None].expand(-1, -1, size, size)]
+        if self.use_joints:
+            extras.append(joint_heatmaps(joints, x.shape[0], size, x.device))
+        x = self.fuse(torch.cat([x, *extras], dim=1))
+        points, probs = soft_argmax(self.heatmap(x))
+        # Features under each slot's heatmap, and the crop's mean, decide that slot's visibility.
+        slot_features = torch.einsum("nkhw,nchw->nkc", probs, x)
+        global_features = x.mean(dim=(2, 3))[:, None, :].expand(-1, NUM_SLOTS, -1)
+        pooled = torch.cat([slot_features, global_features], dim=-1) + self.slot_embedding
+        types = type_onehot[:, None, :].expand(-1, NUM_SLOTS, -1)
+        visibility_logits = self.visibility(torch.cat([pooled, types], dim=-1))
+        return points, visibility_logits, probs
+
+
+def sample_around(feature_map: torch.Tensor, points: torch.Tensor, radius: float, grid: int) -> torch.Tensor:
+    """Features on a grid x grid lattice of +-radius around each point: (N, K, C * grid * grid)."""
+    n, k, _ = points.shape
+    offsets = torch.linspace(-radius, radius, grid, device=points.device)
+    oy, ox = torch.meshgrid(offsets, offsets, indexing="ij")
+    lattice = torch.stack([ox, oy], dim=-1).view(1, 1, grid * grid, 2)
+    locations = points[:, :, None, :] + lattice  # normalised [0, 1]
+    sampled = F.grid_sample(feature_map, locations * 2 - 1, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # sampled: (N, C, K, grid*grid)
+    return sampled.permute(0, 2, 1, 3).reshape(n, k, -1)
+
+
+class RefineStage(nn.Module):
+    """One cascade stage: local features around the estimate + the estimate -> a correction."""
+
+    def __init__(self, config: CascadeConfig, radius: float) -> None:
+        super().__init__()
+        self.radius = radius
+        self.grid = config.refine_grid
+        self.reduce_s8 = nn.Conv2d(FEATURE_CHANNELS["s8"], 32, 1)
+        self.reduce_s16 = nn.Conv2d(FEATURE_CHANNELS["s16"], 32, 1)
+        in_dim = 64 * self.grid * self.grid + 2 + NUM_SLOTS + NUM_GARMENT_TYPES
+        self.mlp = nn.Sequential(
+            nn.Linear(in_dim, config.refine_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.refine_hidden, config.refine_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.refine_hidden, 2),
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, features: dict[str, torch.Tensor], points: torch.Tensor, type_onehot: torch.Tensor) -> torch.Tensor:
+        n = points.shape[0]
+        local = torch.cat(
+            [
+                sample_around(self.reduce_s8(features["s8"]), points, self.radius, self.grid),
+                sample_around(self.reduce_s16(features["s16"]), points, self.radius, self.grid),
+            ],
+            dim=-1,
+        )
+        slots = torch.eye(NUM_SLOTS, device=points.device)[None].expand(n, -1, -1)
+        types = type_onehot[:, None, :].expand(-1, NUM_SLOTS, -1)
+        delta = self.mlp(torch.cat([local, points, slots, types], dim=-1))
+        # A stage corrects within a few times its sampling radius, never jumps across the crop.
+        return points + torch.tanh(delta) * (3 * self.radius)
+
+
+class CascadeHeads(nn.Module):
+    """All trainable parts of the aligner; the backbone is separate and frozen."""
+
+    def __init__(self, config: CascadeConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or CascadeConfig()
+        self.stage1 = Stage1Head(self.config)
+        radii = self.config.refine_radii[: self.config.refine_stages]
+        self.refine = nn.ModuleList(RefineStage(self.config, r) for r in radii)
+
+    def forward(
+        self, features: dict[str, torch.Tensor], garment_types: torch.Tensor, joints: torch.Tensor | None = None
+    ) -> CascadeOutput:
+        type_onehot = F.one_hot(garment_types, NUM_GARMENT_TYPES).float()
+        points, visibility_logits, probs = self.stage1(features, type_onehot, joints)
+        stage_points = [points]
+        for stage in self.refine:
+            # Each stage learns to correct the previous one, not to move it (DFA trains stages in turn).
+            points = stage(features, points.detach(), type_onehot)
+            stage_points.append(points)
+        return CascadeOutput(stage_points, visibility_logits, probs)

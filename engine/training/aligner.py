@@ -1,0 +1,140 @@
+"""Training of the cascade aligner's heads on cached backbone features."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from engine.models.cascade import CascadeConfig, CascadeHeads, CascadeOutput
+from engine.training.landmark_set import LandmarkSet, normalised_errors
+from engine.types import Visibility
+
+# Occluded slots have labelled positions too, but estimated ones: they count, with less weight.
+OCCLUDED_WEIGHT = 0.5
+COORDINATE_WEIGHT = 10.0
+VISIBILITY_WEIGHT = 0.3
+
+
+@dataclass
+class AlignerTrainingConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "cpu"
+    model: CascadeConfig = field(default_factory=CascadeConfig)
+
+
+def aligner_loss(output: CascadeOutput, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Coordinate L1 on visible (and, weighted, occluded) slots for every stage + visibility CE."""
+    visibility = batch["visibility"]
+    weights = (visibility == Visibility.VISIBLE).float() + OCCLUDED_WEIGHT * (visibility == Visibility.OCCLUDED).float()
+    denominator = weights.sum().clamp(min=1.0)
+    parts = {}
+    total = torch.zeros((), device=visibility.device)
+    for stage, points in enumerate(output.stage_points, start=1):
+        l1 = ((points - batch["points"]).abs().sum(-1) * weights).sum() / denominator
+        parts[f"stage{stage}_l1"] = float(l1.detach())
+        total = total + COORDINATE_WEIGHT * l1
+    has_slot = _has_slot(batch["garment_types"])
+    ce = F.cross_entropy(output.visibility_logits[has_slot], visibility[has_slot])
+    parts["visibility_ce"] = float(ce.detach())
+    total = total + VISIBILITY_WEIGHT * ce
+    parts["loss"] = float(total.detach())
+    return total, parts
+
+
+def train_aligner(
+    train_set: LandmarkSet,
+    config: AlignerTrainingConfig,
+    validation: dict[str, LandmarkSet] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> tuple[CascadeHeads, list[dict]]:
+    """Train fresh heads; returns them (eval mode) and one history row per epoch."""
+    torch.manual_seed(config.seed)
+    heads = CascadeHeads(config.model).to(config.device)
+    optimiser = torch.optim.AdamW(heads.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        heads.train()
+        order = torch.randperm(len(train_set), generator=generator)
+        totals: dict[str, float] = {}
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=False)
+        for step in bar:
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
+            batch = train_set.batch(index, config.device)
+            output = heads(batch["features"], batch["garment_types"], batch["joints"])
+            loss, parts = aligner_loss(output, batch)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            for key, value in parts.items():
+                totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
+            bar.set_postfix(loss=f"{parts['loss']:.3f}")
+        row = {"epoch": epoch, **{k: round(v, 5) for k, v in totals.items()}}
+        for name, val_set in (validation or {}).items():
+            metrics = evaluate_landmark_set(heads, val_set, config.device)
+            row.update({f"{name}/{k}": v for k, v in metrics.items()})
+        history.append(row)
+        log(_format_row(row))
+    return heads.eval(), history
+
+
+@torch.inference_mode()
+def evaluate_landmark_set(heads: CascadeHeads, data: LandmarkSet, device: str = "cpu", batch_size: int = 128) -> dict:
+    """NE per stage (visible slots, box-normalised) and visibility accuracy on the type's slots."""
+    heads.eval()
+    errors_per_stage: list[list[torch.Tensor]] = []
+    correct = total = 0
+    visible_masks = []
+    for start in range(0, len(data), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        batch = data.batch(index, device)
+        output = heads(batch["features"], batch["garment_types"], batch["joints"])
+        for stage, points in enumerate(output.stage_points):
+            if len(errors_per_stage) <= stage:
+                errors_per_stage.append([])
+            errors_per_stage[stage].append(normalised_errors(points, batch["points"], batch["box_sizes"]).cpu())
+        visible_masks.append((batch["visibility"] == Visibility.VISIBLE).cpu())
+        has_slot = _has_slot(batch["garment_types"])
+        predicted = output.visibility_logits.argmax(-1)
+        correct += int((predicted == batch["visibility"])[has_slot].sum())
+        total += int(has_slot.sum())
+    visible = torch.cat(visible_masks)
+    metrics = {}
+    for stage, chunks in enumerate(errors_per_stage, start=1):
+        errors = torch.cat(chunks)
+        metrics[f"ne_stage{stage}"] = round(float(_per_image_mean(errors, visible).nanmean()), 5)
+    metrics["ne"] = metrics[f"ne_stage{len(errors_per_stage)}"]
+    metrics["visibility_accuracy"] = round(correct / max(total, 1), 5)
+    return metrics
+
+
+def _per_image_mean(errors: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """DFA averages over visible landmarks of each image, then over images."""
+    counts = visible.sum(1)
+    sums = (errors * visible).sum(1)
+    return torch.where(counts > 0, sums / counts.clamp(min=1), torch.full_like(sums, float("nan")))
+
+
+def _has_slot(garment_types: torch.Tensor) -> torch.Tensor:
+    from engine.types import GARMENT_TYPES, slot_mask
+
+    masks = torch.stack([torch.from_numpy(slot_mask(t)) for t in GARMENT_TYPES]).to(garment_types.device)
+    return masks[garment_types]
+
+
+def _format_row(row: dict) -> str:
+    return "  ".join(f"{k}={v}" for k, v in row.items())

@@ -1,0 +1,149 @@
+"""Annotated garments -> letterboxed canvases and normalised targets, with augmentation.
+
+Training and evaluation both go through ``make_sample``, so a model is always
+scored on crops made exactly the way it was trained (and the way the plugins
+crop at inference: engine.geometry.letterbox).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from engine.geometry import CANVAS_SIZE, letterbox
+from engine.types import (
+    GARMENT_TYPES,
+    JOINT_NAMES,
+    LANDMARK_SLOTS,
+    NUM_JOINTS,
+    NUM_SLOTS,
+    Box,
+    GarmentType,
+    Visibility,
+    slot_mask,
+)
+
+#: Slot i <-> FLIP_SLOTS[i] when the image is mirrored (left/right are the image's sides).
+FLIP_SLOTS = np.array([LANDMARK_SLOTS.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in LANDMARK_SLOTS])
+FLIP_JOINTS = np.array([JOINT_NAMES.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in JOINT_NAMES])
+
+
+@dataclass
+class Sample:
+    """One training/evaluation example on the canvas."""
+
+    canvas: np.ndarray  # (S, S, 3) uint8
+    points: np.ndarray  # (8, 2) normalised canvas coordinates
+    visibility: np.ndarray  # (8,) Visibility codes
+    garment_type: int  # index into GARMENT_TYPES
+    joints: np.ndarray  # (14, 3) normalised x, y, confidence (zeros when unknown)
+    box: Box  # the crop box in photo pixels (NE is normalised by its size)
+
+
+@dataclass
+class Augmentation:
+    box_jitter: float = 0.0  # max relative shift of each box edge
+    box_grow: tuple[float, float] = (0.0, 0.0)  # relative margin added around the box (min, max)
+    rotation_deg: float = 0.0
+    flip: bool = False
+    photometric: bool = False
+
+    @classmethod
+    def training(cls) -> "Augmentation":
+        return cls(box_jitter=0.06, box_grow=(0.0, 0.2), rotation_deg=12.0, flip=True, photometric=True)
+
+
+def make_sample(
+    image: np.ndarray,
+    box: Box,
+    garment_type: GarmentType,
+    points: np.ndarray,
+    visibility: np.ndarray,
+    joints: np.ndarray | None = None,
+    augmentation: Augmentation | None = None,
+    rng: np.random.Generator | None = None,
+) -> Sample:
+    """Crop ``box`` from ``image`` (optionally augmented) and express labels on the canvas."""
+    aug = augmentation or Augmentation()
+    rng = rng or np.random.default_rng(0)
+    visibility = np.asarray(visibility, np.int64).copy()
+    box = _augment_box(box, aug, rng) if (aug.box_jitter or aug.box_grow[1]) else box
+    canvas, transform = letterbox(image, box, CANVAS_SIZE)
+    canvas_points = transform.to_normalised(points)
+    canvas_joints = np.zeros((NUM_JOINTS, 3), np.float32)
+    if joints is not None:
+        canvas_joints[:, :2] = transform.to_normalised(joints[:, :2])
+        canvas_joints[:, 2] = joints[:, 2]
+    if aug.rotation_deg:
+        angle = float(rng.uniform(-aug.rotation_deg, aug.rotation_deg))
+        canvas, canvas_points, canvas_joints = _rotate(canvas, canvas_points, canvas_joints, angle)
+    if aug.flip and rng.random() < 0.5:
+        canvas = np.ascontiguousarray(canvas[:, ::-1])
+        canvas_points = canvas_points[FLIP_SLOTS].copy()
+        canvas_points[:, 0] = 1.0 - canvas_points[:, 0]
+        visibility = visibility[FLIP_SLOTS]
+        canvas_joints = canvas_joints[FLIP_JOINTS].copy()
+        canvas_joints[:, 0] = 1.0 - canvas_joints[:, 0]
+    if aug.photometric:
+        canvas = _photometric(canvas, rng)
+    canvas_points, visibility = _mark_cut_off(canvas_points, visibility, garment_type)
+    return Sample(canvas, canvas_points.astype(np.float32), visibility, GARMENT_TYPES.index(garment_type), canvas_joints, box)
+
+
+def noisy_joints(joints: np.ndarray, rng: np.random.Generator, drop_all: float = 0.5, sigma: float = 0.02) -> np.ndarray:
+    """Detector-like joints for training: jitter, random misses, and often none at all."""
+    if rng.random() < drop_all:
+        return np.zeros_like(joints)
+    out = joints.copy()
+    out[:, :2] += rng.normal(0, sigma, size=(len(out), 2))
+    out[:, 2] *= rng.random(len(out)) > 0.1
+    return out
+
+
+def _augment_box(box: Box, aug: Augmentation, rng: np.random.Generator) -> Box:
+    grow = rng.uniform(*aug.box_grow)
+    w, h = box.width, box.height
+    jitter = rng.uniform(-aug.box_jitter, aug.box_jitter, size=4) * np.array([w, h, w, h])
+    x0, y0, x1, y1 = np.array(box.as_tuple()) + jitter + np.array([-w, -h, w, h]) * grow / 2
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return box
+    return Box(float(x0), float(y0), float(x1), float(y1))
+
+
+def _rotate(canvas: np.ndarray, points: np.ndarray, joints: np.ndarray, angle_deg: float):
+    size = canvas.shape[0]
+    rotated = np.asarray(Image.fromarray(canvas).rotate(angle_deg, resample=Image.BILINEAR, fillcolor=(0, 0, 0)))
+    # PIL rotates counter-clockwise on screen; in y-down coordinates that is this matrix.
+    theta = np.deg2rad(angle_deg)
+    rotation = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]], np.float32)
+    centre = np.array([0.5, 0.5], np.float32)
+    new_points = (points - centre) @ rotation.T + centre
+    new_joints = joints.copy()
+    new_joints[:, :2] = (joints[:, :2] - centre) @ rotation.T + centre
+    del size
+    return rotated, new_points, new_joints
+
+
+def _photometric(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = canvas.astype(np.float32)
+    x = x * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20)  # contrast, brightness
+    x = x * rng.uniform(0.9, 1.1, size=3)  # colour cast
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * rng.uniform(0.7, 1.3)  # saturation
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def _mark_cut_off(points: np.ndarray, visibility: np.ndarray, garment_type: GarmentType):
+    """Slots pushed off the canvas become ABSENT on its edge (as the real labels put them)."""
+    points = points.copy()
+    visibility = visibility.copy()
+    has_slot = slot_mask(garment_type)
+    outside = ((points < 0) | (points > 1)).any(axis=1) & has_slot & (visibility != Visibility.ABSENT)
+    visibility[outside] = Visibility.ABSENT
+    points = np.clip(points, 0.0, 1.0)
+    visibility[~has_slot] = Visibility.ABSENT
+    return points, visibility
+
+
+assert len(FLIP_SLOTS) == NUM_SLOTS and len(FLIP_JOINTS) == NUM_JOINTS
