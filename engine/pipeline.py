@@ -16,6 +16,7 @@ import numpy as np
 from engine import registry
 from engine.contracts import Aligner, Detector, Extractor, GarmentCrops, Role
 from engine.imageio import load_image
+from engine.outfits import resolve_outfits
 from engine.types import Detection, Embedding, Garment, GarmentType, Landmarks, PipelineResult
 
 
@@ -81,7 +82,7 @@ class Pipeline:
         with _timer(timings, "crop"):
             crops = GarmentCrops.from_detections(image, detections, self.aligner.info.input_size or 224)
         landmarks, embeddings = self.describe_crops(crops, timings=timings)
-        return [Garment(d, l, e) for d, l, e in zip(detections, landmarks, embeddings)]
+        return resolve_outfits([Garment(d, l, e) for d, l, e in zip(detections, landmarks, embeddings)])
 
     def describe_crops(
         self,

@@ -211,6 +211,8 @@ class Embedding:
     category: str | None = None
     category_scores: dict[str, float] = field(default_factory=dict)
     attributes: dict[str, float] = field(default_factory=dict)
+    #: How likely the crop shows each garment type ("upper"/"lower"/"full"), when the extractor knows.
+    garment_type_scores: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.vector = np.asarray(self.vector, dtype=np.float32).reshape(-1)
@@ -222,6 +224,7 @@ class Embedding:
             "category": self.category,
             "category_scores": {k: round(v, 4) for k, v in self.category_scores.items()},
             "attributes": {k: round(v, 4) for k, v in self.attributes.items()},
+            "garment_type_scores": {k: round(v, 4) for k, v in self.garment_type_scores.items()},
         }
         if include_vector:
             out["vector"] = [round(float(v), 6) for v in self.vector]

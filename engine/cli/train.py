@@ -146,7 +146,12 @@ def _train_extractor(args) -> int:
     metadata = save_checkpoint(
         args.out,
         heads.state_dict(),
-        {"model": model.to_dict(), "category_names": data.category_names, "attribute_names": data.attribute_names},
+        {
+            "model": model.to_dict(),
+            "category_names": data.category_names,
+            "category_garment_types": [t.value for t in data.category_types or []],
+            "attribute_names": data.attribute_names,
+        },
         {
             "title": "fashionnet: global + landmark-pooling embedding heads",
             "description": "FashionNet-style: stride-32/16 global branch and landmark pooling on stride-8/16 maps, "

@@ -44,6 +44,7 @@ class FashionNetExtractor(Extractor):
         self.heads.to(device).eval()
         self.category_names: list[str] = config.get("category_names") or []
         self.attribute_names: list[str] = config.get("attribute_names") or []
+        self.category_garment_types: list[str] = config.get("category_garment_types") or []
 
     def compute_features(self, crops: GarmentCrops) -> Any:
         return encode_canvases(crops.canvases, self.device)
@@ -74,10 +75,14 @@ class FashionNetExtractor(Extractor):
         scores = {name: float(p) for name, p in zip(names, category_probs)}
         attribute_names = self.attribute_names or [f"attribute_{i}" for i in range(len(attribute_probs))]
         attributes = {n: float(p) for n, p in zip(attribute_names, attribute_probs) if p >= ATTRIBUTE_THRESHOLD}
+        type_scores: dict[str, float] = {}
+        for garment_type, p in zip(self.category_garment_types, category_probs):
+            type_scores[garment_type] = type_scores.get(garment_type, 0.0) + float(p)
         return Embedding(
             vector=vector,
             model=self.info.key,
             category=max(scores, key=scores.get) if scores else None,
             category_scores=scores,
             attributes=dict(sorted(attributes.items(), key=lambda kv: -kv[1])),
+            garment_type_scores=type_scores,
         )

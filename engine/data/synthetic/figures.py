@@ -111,7 +111,7 @@ def random_build(rng: np.random.Generator, mannequin: bool = False) -> Build:
 
 def random_pose(rng: np.random.Generator, neutral: bool = False) -> Pose:
     if neutral:
-        arms = (np.radians(rng.uniform(8, 16)),) * 2
+        arms = (np.radians(rng.uniform(16, 24)),) * 2
         return Pose(arms, (0.1, 0.1), (np.radians(4),) * 2, (0.0, 0.0), 0.0, 0.0, 1.0, -1, 1)
     style = rng.choice(["relaxed", "relaxed", "hips", "crossed", "raised", "walking"], p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.15])
     arm_angle, elbow = [], []

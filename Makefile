@@ -1,0 +1,57 @@
+# StreetShop: `make run` runs it, `make test` tests it. Both build the virtual environment first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DATA := var/data
+SEED_TRAIN := 1000
+SEED_TEST := 9000
+# Real hand-labelled crops (not in the repo): their 'train' half joins training, their 'val' half is reported.
+REAL_CROPS ?= ../shared/data/fld_dev
+ifneq ($(wildcard $(REAL_CROPS)/labels_upper.json),)
+REAL_TRAIN := --data $(REAL_CROPS)@24
+REAL_VAL := --val $(REAL_CROPS)
+endif
+
+.PHONY: venv run test weights evaluate bench clean
+
+venv: $(STAMP)
+
+# torch is pinned and installed first so pip takes the CPU build on this machine's disk.
+$(STAMP): pyproject.toml examples/streetshop-example-plugin/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps -e examples/streetshop-example-plugin
+	touch $(STAMP)
+
+# Until the web product lands (issue 3), `make run` runs the engine on a real photo.
+run: venv
+	mkdir -p var/demo
+	$(PY) -c "from skimage import data; from PIL import Image; Image.fromarray(data.astronaut()).save('var/demo/astronaut.jpg')"
+	$(PY) -m engine run var/demo/astronaut.jpg --overlay var/demo/astronaut_overlay.png --json var/demo/astronaut.json
+
+test: venv
+	$(PY) -m pytest -q
+
+# The default weights, retrained from scratch: synthetic sets from training seeds, held-out seeds for the test sets.
+weights: venv
+	$(PY) -m engine generate fld $(DATA)/fld_train --count 6000 --seed $(SEED_TRAIN)
+	$(PY) -m engine generate fld $(DATA)/fld_val --count 500 --seed $(SEED_TRAIN)1 --split val
+	$(PY) -m engine generate consumer2shop $(DATA)/c2s_train --items 3000 --seed $(SEED_TRAIN)2
+	$(PY) -m engine generate consumer2shop $(DATA)/c2s_val --items 300 --seed $(SEED_TRAIN)3 --split val
+	$(PY) -m engine train aligner --data $(DATA)/fld_train $(REAL_TRAIN) --val $(DATA)/fld_val $(REAL_VAL)
+	$(PY) -m engine train extractor --data $(DATA)/c2s_train --val $(DATA)/c2s_val
+
+evaluate: venv
+	$(PY) -m engine generate fld $(DATA)/fld_test --count 1000 --seed $(SEED_TEST) --split test
+	$(PY) -m engine generate consumer2shop $(DATA)/c2s_test --items 1000 --seed $(SEED_TEST)1 --split test
+	$(PY) -m engine evaluate aligner $(DATA)/fld_test
+	$(PY) -m engine evaluate extractor $(DATA)/c2s_test
+
+bench: venv
+	$(PY) bench/engine_latency.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,71 @@
+"""CPU latency of the engine: one garment crop through aligner + extractor, one full photo through
+detector + aligner + extractor, and the backbone alone as the baseline, all measured in this run.
+
+    .venv/bin/python bench/engine_latency.py [--runs 30] [--threads N]
+
+Prints medians (and p90) in milliseconds and the ratio to the backbone-only time.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from skimage import data as skimage_data
+
+from engine.contracts import GarmentCrops
+from engine.models.efficientnet_lite import shared_backbone
+from engine.pipeline import Pipeline
+from engine.types import Box, Detection, GarmentType
+
+
+def measure(fn, runs: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def summary(name: str, times: list[float], baseline: float | None = None) -> str:
+    median = statistics.median(times)
+    p90 = float(np.percentile(times, 90))
+    ratio = f"  {median / baseline:.2f}x backbone" if baseline else ""
+    return f"{name:<44} median {median:7.1f} ms   p90 {p90:7.1f} ms{ratio}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    photo = skimage_data.astronaut()
+    pipeline = Pipeline.from_config(detector="pose", aligner="cascade_cnn", extractor="fashionnet")
+    crop = GarmentCrops.from_detections(photo, [Detection(Box(120, 180, 400, 512), GarmentType.UPPER, 1.0)])
+    backbone = shared_backbone("cpu")
+
+    @torch.inference_mode()
+    def backbone_only():
+        backbone.forward_features(backbone.normalise(torch.from_numpy(crop.canvases)))
+
+    baseline = measure(backbone_only, args.runs)
+    crop_times = measure(lambda: pipeline.describe_crops(crop), args.runs)
+    photo_times = measure(lambda: pipeline.run(photo), args.runs)
+    garments = len(pipeline.run(photo).garments)
+    base = statistics.median(baseline)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.runs} runs each")
+    print(summary("backbone only (1 crop, baseline)", baseline))
+    print(summary("aligner + extractor (1 crop)", crop_times, base))
+    print(summary(f"detector + aligner + extractor (photo, {garments} garment(s))", photo_times, base))
+
+
+if __name__ == "__main__":
+    main()

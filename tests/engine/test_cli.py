@@ -1,0 +1,58 @@
+"""The command line as a user runs it (subprocesses)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine.data.sources import consumer_to_shop
+
+
+def engine(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_run_writes_overlay_and_json(tiny_c2s, tmp_path):
+    photo = consumer_to_shop(tiny_c2s).images[0].image_path
+    result = engine("run", str(photo), "--overlay", str(tmp_path / "o.png"), "--json", str(tmp_path / "o.json"),
+                    "--detector", "full_image", "--hint", "full", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "garment 1: full" in result.stdout
+    data = json.loads((tmp_path / "o.json").read_text())
+    assert data["schema_version"] == 1 and len(data["garments"]) == 1
+    assert set(data["garments"][0]["landmarks"]) == {
+        "left_collar", "right_collar", "left_sleeve", "right_sleeve",
+        "left_waistline", "right_waistline", "left_hem", "right_hem",
+    }
+    assert (tmp_path / "o.png").stat().st_size > 1000
+
+
+def test_plugins_lists_the_built_ins_as_json():
+    result = engine("plugins", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {p["name"] for p in json.loads(result.stdout)["plugins"]}
+    assert {"pose", "full_image", "cascade_cnn", "fashionnet"} <= names
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "{photo}", "--aligner", "no_such_aligner"], "no plugin 'no_such_aligner'"),
+        (["run", "{broken}"], "not a readable image"),
+        (["run", "{missing}"], "no such file"),
+        (["evaluate", "aligner", "{tmp}"], "no landmark labels found"),
+    ],
+)
+def test_user_errors_are_one_clear_line(args, message, tiny_c2s, tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
+    values = {
+        "photo": str(consumer_to_shop(tiny_c2s).images[0].image_path),
+        "broken": str(tmp_path / "broken.jpg"),
+        "missing": str(tmp_path / "nope.jpg"),
+        "tmp": str(tmp_path),
+    }
+    result = engine(*[a.format(**values) for a in args])
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,83 @@
+"""Tiny training runs: the losses go down, checkpoints load into the real plugins."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from engine.checkpoints import load_checkpoint, save_checkpoint
+from engine.contracts import GarmentCrops
+from engine.data.sources import consumer_to_shop, landmark_records
+from engine.imageio import load_image
+from engine.models.cascade import CascadeConfig
+from engine.models.fashionnet import FashionNetConfig
+from engine.training.aligner import AlignerTrainingConfig, train_aligner
+from engine.training.extractor import ExtractorTrainingConfig, build_embedding_set, train_extractor
+from engine.training.landmark_set import build_landmark_set
+from engine.training.samples import Augmentation
+from engine.types import Detection, Landmarks, Visibility
+from plugins.cascade_cnn import CascadeCnnAligner
+from plugins.fashionnet import FashionNetExtractor
+
+
+def test_aligner_training_lowers_the_loss_and_its_checkpoint_loads_into_the_plugin(tiny_fld, tmp_path):
+    records = landmark_records(tiny_fld)
+    train_set = build_landmark_set(records, copies=2, augmentation=Augmentation.training(), joint_noise=True, progress=False)
+    config = AlignerTrainingConfig(epochs=6, batch_size=16, lr=3e-3, model=CascadeConfig(hidden=32, refine_hidden=64))
+    heads, history = train_aligner(train_set, config, {"train": build_landmark_set(records, progress=False)}, progress=False, log=lambda _: None)
+    assert history[-1]["loss"] < 0.6 * history[0]["loss"]
+    assert history[-1]["train/ne"] < history[0]["train/ne"]
+
+    weights = tmp_path / "cascade.pt"
+    meta = save_checkpoint(weights, heads.state_dict(), {"model": config.model.to_dict()}, {"epochs": 6})
+    assert json.loads(weights.with_suffix(".json").read_text())["sha256"] == meta["sha256"]
+    aligner = CascadeCnnAligner(weights=weights)
+    record = records[0]
+    image = load_image(record.image_path)
+    landmarks = aligner.align(image, [Detection(record.box, record.garment_type, 1.0)])
+    assert len(landmarks) == 1 and landmarks[0].points.shape == (8, 2)
+    assert landmarks[0].stage_points.shape == (3, 8, 2)
+
+
+def test_extractor_training_lowers_the_loss(tiny_c2s, tmp_path):
+    data = consumer_to_shop(tiny_c2s)
+    records = [i for i in data.images if i.points is not None]
+    train_set = build_embedding_set(records, copies=1, landmark_noise=0.01, progress=False)
+    model = FashionNetConfig(num_categories=len(data.category_names), num_attributes=len(data.attribute_names),
+                             global_dim=64, landmark_dim=64, landmark_channels=16)
+    config = ExtractorTrainingConfig(epochs=8, items_per_batch=10, lr=3e-3, model=model)
+    heads, history = train_extractor(train_set, config, progress=False, log=lambda _: None)
+    assert history[-1]["loss"] < 0.7 * history[0]["loss"]
+
+    weights = tmp_path / "fashionnet.pt"
+    extra = {"model": model.to_dict(), "category_names": data.category_names, "attribute_names": data.attribute_names}
+    save_checkpoint(weights, heads.state_dict(), extra, {})
+    state, config_back = load_checkpoint(weights)
+    assert config_back["category_names"] == data.category_names
+    extractor = FashionNetExtractor(weights=weights)
+    image_record = records[0]
+    image = load_image(image_record.image_path)
+    crops = GarmentCrops.from_detections(image, [Detection(image_record.box, image_record.garment_type, 1.0)])
+    [embedding] = extractor.extract_crops(crops, [Landmarks(image_record.points, image_record.visibility)])
+    assert embedding.vector.shape == (model.embedding_dim,)
+    assert embedding.category in data.category_names
+
+
+def test_training_samples_flip_swaps_left_and_right(tiny_fld):
+    from engine.training.samples import make_sample
+
+    record = next(r for r in landmark_records(tiny_fld) if (r.visibility == Visibility.VISIBLE).sum() >= 4)
+    image = load_image(record.image_path)
+    plain = make_sample(image, record.box, record.garment_type, record.points, record.visibility)
+    rng = np.random.default_rng(0)
+    flipped = None
+    for _ in range(10):  # flip happens with probability 1/2
+        candidate = make_sample(image, record.box, record.garment_type, record.points, record.visibility,
+                                augmentation=Augmentation(flip=True), rng=rng)
+        if not np.allclose(candidate.canvas, plain.canvas):
+            flipped = candidate
+            break
+    assert flipped is not None
+    assert np.allclose(flipped.canvas, plain.canvas[:, ::-1])
+    # left_collar of the mirror is the original right_collar, mirrored
+    assert np.allclose(flipped.points[0], [1 - plain.points[1, 0], plain.points[1, 1]], atol=1e-5)
