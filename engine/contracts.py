@@ -126,10 +126,21 @@ class Plugin(abc.ABC):
 class Detector(Plugin):
     """Photo -> garments. ``hints`` may name the garment type per photo (shop photos, flat-lays)."""
 
-    @abc.abstractmethod
     def detect(
-        self, images: Sequence[np.ndarray], hints: Sequence[GarmentType | None] | None = None
-    ) -> list[list[Detection]]: ...
+        self, images: Sequence[np.ndarray], hints: Sequence[GarmentType | str | None] | None = None
+    ) -> list[list[Detection]]:
+        """The batched entry point; by default one ``detect_one`` per photo (override for a batched model)."""
+        if hints is not None and len(hints) != len(images):
+            raise ValueError(f"got {len(hints)} hints for {len(images)} images: give one hint (or None) per image")
+        hints = hints if hints is not None else [None] * len(images)
+        return [
+            self.detect_one(image, GarmentType.parse(hint) if hint is not None else None)
+            for image, hint in zip(images, hints)
+        ]
+
+    @abc.abstractmethod
+    def detect_one(self, image: np.ndarray, hint: GarmentType | None = None) -> list[Detection]:
+        """The garments of one photo (only of type ``hint`` when given)."""
 
 
 class _CropPlugin(Plugin):

@@ -67,7 +67,6 @@ def letterbox(image: np.ndarray, box: Box, size: int = CANVAS_SIZE) -> tuple[np.
     that runs off the photo keeps its geometry.
     """
     transform = Letterbox.for_box(box, size)
-    height, width = image.shape[:2]
     pil = Image.fromarray(image)
     # Affine from canvas to photo: photo = (canvas - offset) / scale + origin.
     inv = 1.0 / transform.scale
@@ -78,7 +77,6 @@ def letterbox(image: np.ndarray, box: Box, size: int = CANVAS_SIZE) -> tuple[np.
     x0, y0, x1, y1 = transform.content_rect()
     mask = np.zeros((size, size), dtype=bool)
     mask[int(round(y0)) : int(round(y1)), int(round(x0)) : int(round(x1))] = True
-    del width, height
     return np.where(mask[..., None], canvas_array, 0).astype(np.uint8), transform
 
 

@@ -87,31 +87,18 @@ def _train_aligner(args) -> int:
     }
     config = AlignerTrainingConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device,
-        model=CascadeConfig(use_joints=not args.no_joints),
+        model=CascadeConfig(use_joints=not args.no_joints, visibility_s4=True),
     )
     heads, history = train_aligner(LandmarkSet.concat(train_sets), config, validation, progress=not args.quiet)
-    metadata = save_checkpoint(
-        args.out,
-        heads.state_dict(),
-        {"model": config.model.to_dict()},
-        {
-            "title": "cascade_cnn: DFA-style cascade landmark heads",
-            "description": "Stage 1: multi-scale heatmaps + soft-argmax and per-slot visibility; stages 2-3: "
-            "local feature sampling around the estimate and a correction. Backbone frozen.",
-            "backbone": BACKBONE,
-            "data": data_meta + [{"path": v, "records": len(validation[Path(v).name]), "copies": 1, "kind": "validation"} for v in args.val],
-            "epochs": args.epochs,
-            "device": device,
-            "command": command_line(),
-            "history": history,
-            "final_validation": {k: v for k, v in history[-1].items() if "/" in k},
-            "training_seconds": round(time.time() - started, 1),
-            "trained_on_deepfashion": real,
-        },
+    validation_meta = [{"path": v, "records": len(validation[Path(v).name]), "copies": 1, "kind": "validation"} for v in args.val]
+    return _save(
+        args, heads, {"model": config.model.to_dict()}, history, device, started,
+        title="cascade_cnn: DFA-style cascade landmark heads",
+        description="Stage 1: multi-scale heatmaps + soft-argmax; stages 2-3: local feature sampling around the "
+        "estimate and a correction; visibility per slot at the final estimate. Backbone frozen.",
+        data=data_meta + validation_meta,
+        trained_on_deepfashion=real,
     )
-    write_model_card(args.out, metadata)
-    print(f"saved {args.out} (sha256 {metadata['sha256'][:12]}...)")
-    return 0
 
 
 def _train_extractor(args) -> int:
@@ -143,23 +130,34 @@ def _train_extractor(args) -> int:
         epochs=args.epochs, items_per_batch=args.items_per_batch, lr=args.lr, seed=args.seed, device=device, model=model
     )
     heads, history = train_extractor(train_set, config, validation, progress=not args.quiet)
+    checkpoint_config = {
+        "model": model.to_dict(),
+        "category_names": data.category_names,
+        "category_garment_types": [t.value for t in data.category_types or []],
+        "attribute_names": data.attribute_names,
+    }
+    data_meta = [{"path": str(path), "records": len(records), "copies": copies, "kind": "train split"}]
+    if args.val:
+        data_meta.append({"path": args.val, "records": len(validation[Path(args.val).name]), "copies": 1, "kind": "validation"})
+    return _save(
+        args, heads, checkpoint_config, history, device, started,
+        title="fashionnet: global + landmark-pooling embedding heads",
+        description="FashionNet-style: stride-32/16 global branch and landmark pooling on stride-8/16 maps, "
+        "fused into a 256-d L2-normalised embedding; category and attribute heads. Batch-hard triplet + "
+        "supervised contrastive loss on consumer/shop images of the same item. Backbone frozen.",
+        data=data_meta,
+    )
+
+
+def _save(args, heads, checkpoint_config: dict, history: list[dict], device: str, started: float, **meta) -> int:
+    """Write the checkpoint, its metadata and its model card."""
     metadata = save_checkpoint(
         args.out,
         heads.state_dict(),
+        checkpoint_config,
         {
-            "model": model.to_dict(),
-            "category_names": data.category_names,
-            "category_garment_types": [t.value for t in data.category_types or []],
-            "attribute_names": data.attribute_names,
-        },
-        {
-            "title": "fashionnet: global + landmark-pooling embedding heads",
-            "description": "FashionNet-style: stride-32/16 global branch and landmark pooling on stride-8/16 maps, "
-            "fused into a 256-d L2-normalised embedding; category and attribute heads. Batch-hard triplet + "
-            "supervised contrastive loss on consumer/shop images of the same item. Backbone frozen.",
+            **meta,
             "backbone": BACKBONE,
-            "data": [{"path": str(path), "records": len(records), "copies": copies, "kind": "train split"}]
-            + ([{"path": args.val, "records": len(validation[Path(args.val).name]), "copies": 1, "kind": "validation"}] if args.val else []),
             "epochs": args.epochs,
             "device": device,
             "command": command_line(),

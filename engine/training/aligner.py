@@ -7,16 +7,16 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from engine.models.cascade import CascadeConfig, CascadeHeads, CascadeOutput
 from engine.training.landmark_set import LandmarkSet, normalised_errors
+from engine.training.loop import fit
 from engine.types import Visibility
 
 # Occluded slots have labelled positions too, but estimated ones: they count, with less weight.
 OCCLUDED_WEIGHT = 0.5
 COORDINATE_WEIGHT = 10.0
-VISIBILITY_WEIGHT = 0.3
+VISIBILITY_WEIGHT = 1.0
 
 
 @dataclass
@@ -59,37 +59,26 @@ def train_aligner(
     """Train fresh heads; returns them (eval mode) and one history row per epoch."""
     torch.manual_seed(config.seed)
     heads = CascadeHeads(config.model).to(config.device)
-    optimiser = torch.optim.AdamW(heads.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
-    )
-    generator = torch.Generator().manual_seed(config.seed)
-    history = []
-    for epoch in range(1, config.epochs + 1):
-        heads.train()
+
+    def batches(epoch: int, generator: torch.Generator):
         order = torch.randperm(len(train_set), generator=generator)
-        totals: dict[str, float] = {}
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=False)
-        for step in bar:
-            index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            batch = train_set.batch(index, config.device)
-            output = heads(batch["features"], batch["garment_types"], batch["joints"])
-            loss, parts = aligner_loss(output, batch)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            scheduler.step()
-            for key, value in parts.items():
-                totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
-            bar.set_postfix(loss=f"{parts['loss']:.3f}")
-        row = {"epoch": epoch, **{k: round(v, 5) for k, v in totals.items()}}
-        for name, val_set in (validation or {}).items():
-            metrics = evaluate_landmark_set(heads, val_set, config.device)
-            row.update({f"{name}/{k}": v for k, v in metrics.items()})
-        history.append(row)
-        log(_format_row(row))
-    return heads.eval(), history
+        for step in range(steps_per_epoch):
+            yield train_set.batch(order[step * config.batch_size : (step + 1) * config.batch_size], config.device)
+
+    def loss_fn(model: CascadeHeads, batch: dict):
+        return aligner_loss(model(batch["features"], batch["garment_types"], batch["joints"]), batch)
+
+    def validate(model: CascadeHeads) -> dict:
+        return {
+            f"{name}/{k}": v
+            for name, val_set in (validation or {}).items()
+            for k, v in evaluate_landmark_set(model, val_set, config.device).items()
+        }
+
+    history = fit(heads, batches, steps_per_epoch, loss_fn, config.epochs, config.lr, config.weight_decay,
+                  config.seed, validate, progress, log)
+    return heads, history
 
 
 @torch.inference_mode()
@@ -134,7 +123,3 @@ def _has_slot(garment_types: torch.Tensor) -> torch.Tensor:
 
     masks = torch.stack([torch.from_numpy(slot_mask(t)) for t in GARMENT_TYPES]).to(garment_types.device)
     return masks[garment_types]
-
-
-def _format_row(row: dict) -> str:
-    return "  ".join(f"{k}={v}" for k, v in row.items())

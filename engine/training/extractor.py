@@ -18,6 +18,7 @@ from tqdm import tqdm
 from engine.evaluation.retrieval import top_k_hit_rates
 from engine.models.fashionnet import FashionNetConfig, FashionNetHeads
 from engine.training.features import FeatureMaps, encode_canvases, select
+from engine.training.loop import fit
 from engine.training.samples import Augmentation, make_sample
 from engine.imageio import load_image
 from engine.types import Box, Visibility
@@ -146,40 +147,31 @@ def train_extractor(
 ) -> tuple[FashionNetHeads, list[dict]]:
     torch.manual_seed(config.seed)
     heads = FashionNetHeads(config.model).to(config.device)
-    optimiser = torch.optim.AdamW(heads.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
-    items = train_set.items
-    item_ids = torch.unique(items)
-    images_of_item = {int(i): torch.nonzero(items == i).flatten() for i in item_ids}
+    item_ids = torch.unique(train_set.items)
+    images_of_item = {int(i): torch.nonzero(train_set.items == i).flatten() for i in item_ids}
     steps_per_epoch = max(1, math.ceil(len(item_ids) / config.items_per_batch))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
-    )
-    history = []
-    for epoch in range(1, config.epochs + 1):
-        heads.train()
+
+    def batches(epoch: int, generator: torch.Generator):
+        # P items per batch with all their images: every anchor has its positives in the batch.
         order = item_ids[torch.randperm(len(item_ids), generator=generator)]
-        totals: dict[str, float] = {}
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=False)
-        for step in bar:
+        for step in range(steps_per_epoch):
             chosen = order[step * config.items_per_batch : (step + 1) * config.items_per_batch]
-            index = torch.cat([images_of_item[int(i)] for i in chosen])
-            batch = train_set.batch(index, config.device)
-            output = heads(batch["features"], batch["points"], batch["visible"], batch["garment_types"])
-            loss, parts = extractor_loss(output, batch, config)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            scheduler.step()
-            for key, value in parts.items():
-                totals[key] = totals.get(key, 0.0) + value / steps_per_epoch
-            bar.set_postfix(loss=f"{parts['loss']:.3f}")
-        row = {"epoch": epoch, **{k: round(v, 5) for k, v in totals.items()}}
-        for name, val_set in (validation or {}).items():
-            row.update({f"{name}/{k}": v for k, v in evaluate_embedding_set(heads, val_set, config.device).items()})
-        history.append(row)
-        log("  ".join(f"{k}={v}" for k, v in row.items()))
-    return heads.eval(), history
+            yield train_set.batch(torch.cat([images_of_item[int(i)] for i in chosen]), config.device)
+
+    def loss_fn(model: FashionNetHeads, batch: dict):
+        output = model(batch["features"], batch["points"], batch["visible"], batch["garment_types"])
+        return extractor_loss(output, batch, config)
+
+    def validate(model: FashionNetHeads) -> dict:
+        return {
+            f"{name}/{k}": v
+            for name, val_set in (validation or {}).items()
+            for k, v in evaluate_embedding_set(model, val_set, config.device).items()
+        }
+
+    history = fit(heads, batches, steps_per_epoch, loss_fn, config.epochs, config.lr, config.weight_decay,
+                  config.seed, validate, progress, log)
+    return heads, history
 
 
 @torch.inference_mode()

@@ -71,6 +71,7 @@ def make_sample(
     box = _augment_box(box, aug, rng) if (aug.box_jitter or aug.box_grow[1]) else box
     canvas, transform = letterbox(image, box, CANVAS_SIZE)
     canvas_points = transform.to_normalised(points)
+    canvas_points, visibility = _cut_by_box(canvas_points, visibility, transform, garment_type)
     canvas_joints = np.zeros((NUM_JOINTS, 3), np.float32)
     if joints is not None:
         canvas_joints[:, :2] = transform.to_normalised(joints[:, :2])
@@ -112,7 +113,6 @@ def _augment_box(box: Box, aug: Augmentation, rng: np.random.Generator) -> Box:
 
 
 def _rotate(canvas: np.ndarray, points: np.ndarray, joints: np.ndarray, angle_deg: float):
-    size = canvas.shape[0]
     rotated = np.asarray(Image.fromarray(canvas).rotate(angle_deg, resample=Image.BILINEAR, fillcolor=(0, 0, 0)))
     # PIL rotates counter-clockwise on screen; in y-down coordinates that is this matrix.
     theta = np.deg2rad(angle_deg)
@@ -121,7 +121,6 @@ def _rotate(canvas: np.ndarray, points: np.ndarray, joints: np.ndarray, angle_de
     new_points = (points - centre) @ rotation.T + centre
     new_joints = joints.copy()
     new_joints[:, :2] = (joints[:, :2] - centre) @ rotation.T + centre
-    del size
     return rotated, new_points, new_joints
 
 
@@ -132,6 +131,24 @@ def _photometric(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     grey = x.mean(axis=2, keepdims=True)
     x = grey + (x - grey) * rng.uniform(0.7, 1.3)  # saturation
     return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def _cut_by_box(points: np.ndarray, visibility: np.ndarray, transform, garment_type: GarmentType):
+    """Slots outside the crop box are not in the crop: ABSENT, moved onto the box's edge.
+
+    Without this, a jittered box that cuts a corner off would teach the network
+    to call a point it cannot see "visible".
+    """
+    x0, y0, x1, y1 = (np.array(transform.content_rect()) / transform.size).tolist()
+    outside = (points[:, 0] < x0) | (points[:, 0] > x1) | (points[:, 1] < y0) | (points[:, 1] > y1)
+    outside &= slot_mask(garment_type) & (visibility != Visibility.ABSENT)
+    if not outside.any():
+        return points, visibility
+    points, visibility = points.copy(), visibility.copy()
+    points[outside, 0] = np.clip(points[outside, 0], x0, x1)
+    points[outside, 1] = np.clip(points[outside, 1], y0, y1)
+    visibility[outside] = Visibility.ABSENT
+    return points, visibility
 
 
 def _mark_cut_off(points: np.ndarray, visibility: np.ndarray, garment_type: GarmentType):

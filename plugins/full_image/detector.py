@@ -13,7 +13,7 @@ the aspect ratio of the (trimmed) box, score 0.5: taller than
 """
 from __future__ import annotations
 
-from typing import Sequence
+
 
 import numpy as np
 from PIL import Image
@@ -54,24 +54,13 @@ class FullImageDetector(Detector):
         super().__init__(device)
         self.trim = trim
 
-    def detect(
-        self, images: Sequence[np.ndarray], hints: Sequence[GarmentType | None] | None = None
-    ) -> list[list[Detection]]:
-        if hints is not None and len(hints) != len(images):
-            raise ValueError(f"got {len(hints)} hints for {len(images)} images: give one hint (or None) per image")
-        results = []
-        for i, image in enumerate(images):
-            hint = hints[i] if hints is not None else None
-            results.append([self.detect_one(image, GarmentType.parse(hint) if hint is not None else None)])
-        return results
-
-    def detect_one(self, image: np.ndarray, hint: GarmentType | None = None) -> Detection:
+    def detect_one(self, image: np.ndarray, hint: GarmentType | None = None) -> list[Detection]:
         image = load_image(image)
         height, width = image.shape[:2]
         box = content_box(image) if self.trim else Box(0.0, 0.0, float(width), float(height))
         if hint is not None:
-            return Detection(box, hint, HINT_SCORE)
-        return Detection(box, guess_garment_type(box), GUESS_SCORE)
+            return [Detection(box, hint, HINT_SCORE)]
+        return [Detection(box, guess_garment_type(box), GUESS_SCORE)]
 
 
 def guess_garment_type(box: Box) -> GarmentType:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -60,17 +60,6 @@ class PoseDetector(Detector):
         self.min_visibility = min_visibility
         self._pose: Any = None
         self._lock = threading.Lock()
-
-    def detect(
-        self, images: Sequence[np.ndarray], hints: Sequence[GarmentType | None] | None = None
-    ) -> list[list[Detection]]:
-        if hints is not None and len(hints) != len(images):
-            raise ValueError(f"got {len(hints)} hints for {len(images)} images: give one hint (or None) per image")
-        results = []
-        for i, image in enumerate(images):
-            hint = hints[i] if hints is not None else None
-            results.append(self.detect_one(image, GarmentType.parse(hint) if hint is not None else None))
-        return results
 
     def detect_one(self, image: np.ndarray, hint: GarmentType | None = None) -> list[Detection]:
         """Garment boxes of the person in ``image`` (only of type ``hint`` when given)."""

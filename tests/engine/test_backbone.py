@@ -38,6 +38,7 @@ def test_feature_maps_have_the_declared_strides_and_channels(model):
     with torch.inference_mode():
         features = model.forward_features(torch.zeros(2, 3, 224, 224))
     assert {k: tuple(v.shape) for k, v in features.items()} == {
+        "s4": (2, FEATURE_CHANNELS["s4"], 56, 56),
         "s8": (2, FEATURE_CHANNELS["s8"], 28, 28),
         "s16": (2, FEATURE_CHANNELS["s16"], 14, 14),
         "s32": (2, FEATURE_CHANNELS["s32"], 7, 7),

@@ -56,3 +56,20 @@ def test_user_errors_are_one_clear_line(args, message, tiny_c2s, tmp_path):
     result = engine(*[a.format(**values) for a in args])
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_aligner_prints_ne_per_stage_and_visibility(tiny_fld, tmp_path):
+    result = engine("evaluate", "aligner", str(tiny_fld), "--json", str(tmp_path / "a.json"), "--quiet", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "a.json").read_text())["metrics"]
+    assert {"ne_stage1", "ne_stage2", "ne_stage3", "ne", "visibility_accuracy"} <= set(metrics)
+    assert 0 < metrics["ne"] < 0.5 and 0 <= metrics["visibility_accuracy"] <= 1
+    assert "ne_stage3" in result.stdout
+
+
+def test_evaluate_extractor_prints_top_k(tiny_c2s, tmp_path):
+    result = engine("evaluate", "extractor", str(tiny_c2s), "--json", str(tmp_path / "e.json"), "--quiet", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "e.json").read_text())["metrics"]
+    assert metrics["gallery_items"] == 10 and metrics["queries"] == 20
+    assert 0 <= metrics["top1"] <= metrics["top5"] <= metrics["top20"] == 1.0
