@@ -34,10 +34,10 @@ def evaluate_extractor(
     items = np.array([i.item_id for i in images])
     is_shop = np.array([i.source == "shop" for i in images])
     result = top_k_hit_rates(vectors[~is_shop], items[~is_shop], vectors[is_shop], items[is_shop])
-    names = pipeline.extractor_category_names()
-    known = [(c, i.category) for c, i in zip(categories, images) if i.category is not None and c is not None]
-    if known and names:
-        result["category_accuracy"] = round(float(np.mean([names.index(c) == t for c, t in known if c in names])), 5)
+    names = data.category_names or []
+    known = [(predicted, names[i.category]) for predicted, i in zip(categories, images) if i.category is not None and names]
+    if known:
+        result["category_accuracy"] = round(float(np.mean([predicted == truth for predicted, truth in known])), 5)
     result["landmarks_from"] = landmarks_from
     return result
 

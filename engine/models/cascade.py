@@ -149,11 +149,11 @@ class VisibilityHead(nn.Module):
         under_heatmap = torch.einsum("nkhw,nchw->nkc", probs, fused)
         # The raw stride-8 map keeps the colours and edges that tell an arm or a bag from the garment.
         patches = [
-            sample_around(self.reduce(fused), points, 0.06, self.grid),
-            sample_around(self.reduce_s8(features["s8"]), points, 0.06, self.grid),
+            sample_projected(fused, self.reduce, points, 0.06, self.grid),
+            sample_projected(features["s8"], self.reduce_s8, points, 0.06, self.grid),
         ]
         if self.reduce_s4 is not None:
-            patches.append(sample_around(self.reduce_s4(features["s4"]), points, 0.03, self.grid))
+            patches.append(sample_projected(features["s4"], self.reduce_s4, points, 0.03, self.grid))
         local = torch.cat(patches, dim=-1)
         peak = probs.flatten(2).amax(-1, keepdim=True) * probs.shape[-1] * probs.shape[-2] / 100
         slots = torch.eye(NUM_SLOTS, device=points.device)[None].expand(n, -1, -1)
@@ -171,6 +171,24 @@ def sample_around(feature_map: torch.Tensor, points: torch.Tensor, radius: float
     sampled = F.grid_sample(feature_map, locations * 2 - 1, mode="bilinear", padding_mode="zeros", align_corners=False)
     # sampled: (N, C, K, grid*grid)
     return sampled.permute(0, 2, 1, 3).reshape(n, k, -1)
+
+
+def sample_projected(
+    feature_map: torch.Tensor, projection: nn.Conv2d, points: torch.Tensor, radius: float, grid: int
+) -> torch.Tensor:
+    """``sample_around(projection(feature_map), ...)`` computed cheaply.
+
+    A 1x1 convolution and bilinear sampling are both linear, so they commute:
+    projecting the few sampled points gives the same numbers as projecting the
+    whole map first, for a fraction of the work.
+    """
+    n, k, _ = points.shape
+    raw = sample_around(feature_map, points, radius, grid).view(n, k, feature_map.shape[1], grid * grid)
+    weight = projection.weight[:, :, 0, 0]
+    projected = torch.einsum("oc,nkcg->nkog", weight, raw)
+    if projection.bias is not None:
+        projected = projected + projection.bias[None, None, :, None]
+    return projected.reshape(n, k, -1)
 
 
 class RefineStage(nn.Module):
@@ -197,8 +215,8 @@ class RefineStage(nn.Module):
         n = points.shape[0]
         local = torch.cat(
             [
-                sample_around(self.reduce_s8(features["s8"]), points, self.radius, self.grid),
-                sample_around(self.reduce_s16(features["s16"]), points, self.radius, self.grid),
+                sample_projected(features["s8"], self.reduce_s8, points, self.radius, self.grid),
+                sample_projected(features["s16"], self.reduce_s16, points, self.radius, self.grid),
             ],
             dim=-1,
         )

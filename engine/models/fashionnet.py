@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.cascade import NUM_GARMENT_TYPES, sample_around
+from engine.models.cascade import NUM_GARMENT_TYPES, sample_projected
 from engine.models.efficientnet_lite import FEATURE_CHANNELS
 from engine.types import NUM_SLOTS
 
@@ -84,7 +84,7 @@ class LandmarkPoolingBranch(nn.Module):
         n = points.shape[0]
         pooled = []
         for name, reduce in (("s8", self.reduce_s8), ("s16", self.reduce_s16)):
-            samples = sample_around(reduce(features[name]), points, self.radius, self.grid)
+            samples = sample_projected(features[name], reduce, points, self.radius, self.grid)
             samples = samples.view(n, NUM_SLOTS, -1, self.grid * self.grid)
             pooled.append(samples.amax(dim=-1))  # max-pool the window, as FashionNet's landmark pooling does
         per_slot = torch.cat(pooled, dim=-1) * visible[..., None].float()

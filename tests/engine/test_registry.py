@@ -25,8 +25,8 @@ from engine.types import Embedding
 
 class FakeDetector(Detector):
     info = PluginInfo("fake_detector", "1.0", Role.DETECTOR, devices=("cpu", "cuda"))
-    def detect(self, images, hints=None):
-        return [[] for _ in images]
+    def detect_one(self, image, hint=None):
+        return []
 
 class FakeAligner(Aligner):
     info = PluginInfo("fake_aligner", "2.0", Role.ALIGNER,
@@ -41,7 +41,7 @@ class FakeExtractor(Extractor):
 
 class Misnamed(Detector):
     info = PluginInfo("not_the_entry_point_name", "1.0", Role.DETECTOR)
-    def detect(self, images, hints=None):
+    def detect_one(self, image, hint=None):
         return []
 
 class NotAPlugin:
@@ -226,8 +226,8 @@ def test_unknown_role():
 class RegisteredDetector(Detector):
     info = PluginInfo("registered_detector", "0.1", Role.DETECTOR)
 
-    def detect(self, images, hints=None):
-        return [[] for _ in images]
+    def detect_one(self, image, hint=None):
+        return []
 
 
 def test_register_without_entry_points(fake_entry_points):
