@@ -43,7 +43,9 @@ def _evaluate_aligner(args) -> int:
     records = landmark_records(args.data, args.split)
     aligner = registry.load_plugin("aligner", args.aligner, device=resolve_device(args.device))
     metrics = evaluate_aligner(aligner, records, use_joints=args.with_joints, progress=not args.quiet)
-    return _report(args, aligner, f"aligner on {args.data}" + (f" ({args.split})" if args.split else ""), metrics)
+    name = f"aligner on {args.data}" + (f" ({args.split})" if args.split else "")
+    name += ", with labelled joints" if args.with_joints else ", no joints"
+    return _report(args, aligner, name, metrics)
 
 
 def _evaluate_extractor(args) -> int:
@@ -60,7 +62,8 @@ def _evaluate_extractor(args) -> int:
         extractor=registry.load_plugin("extractor", args.extractor, device=device),
     )
     metrics = evaluate_extractor(pipeline, consumer_to_shop(args.data), args.split, args.landmarks, progress=not args.quiet)
-    name = f"extractor on {args.data}" + (f" ({args.split})" if args.split else "") + f", landmarks from {args.landmarks}"
+    source = pipeline.aligner.info.key if args.landmarks == "aligner" else "labels"
+    name = f"extractor on {args.data}" + (f" ({args.split})" if args.split else "") + f", landmarks from {source}"
     return _report(args, pipeline.extractor, name, metrics)
 
 

@@ -68,7 +68,8 @@ def make_sample(
     aug = augmentation or Augmentation()
     rng = rng or np.random.default_rng(0)
     visibility = np.asarray(visibility, np.int64).copy()
-    box = _augment_box(box, aug, rng) if (aug.box_jitter or aug.box_grow[1]) else box
+    if aug.box_jitter or aug.box_grow[1]:
+        box = _augment_box(box, aug, rng, points[has_slot_labelled(garment_type, visibility)])
     canvas, transform = letterbox(image, box, CANVAS_SIZE)
     canvas_points = transform.to_normalised(points)
     canvas_points, visibility = _cut_by_box(canvas_points, visibility, transform, garment_type)
@@ -102,11 +103,25 @@ def noisy_joints(joints: np.ndarray, rng: np.random.Generator, drop_all: float =
     return out
 
 
-def _augment_box(box: Box, aug: Augmentation, rng: np.random.Generator) -> Box:
+def has_slot_labelled(garment_type: GarmentType, visibility: np.ndarray) -> np.ndarray:
+    """Slots of the garment that are in the photo (visible or occluded)."""
+    return slot_mask(garment_type) & (np.asarray(visibility) != Visibility.ABSENT)
+
+
+def _augment_box(box: Box, aug: Augmentation, rng: np.random.Generator, keep: np.ndarray) -> Box:
+    """Shift and grow the box like a detector's would be, never cutting off a labelled landmark.
+
+    Cutting one off would turn it ABSENT on the crop's edge, and teach the network that a
+    garment corner on a tight box's edge is cut off: the opposite of what tight boxes show.
+    """
     grow = rng.uniform(*aug.box_grow)
     w, h = box.width, box.height
     jitter = rng.uniform(-aug.box_jitter, aug.box_jitter, size=4) * np.array([w, h, w, h])
     x0, y0, x1, y1 = np.array(box.as_tuple()) + jitter + np.array([-w, -h, w, h]) * grow / 2
+    if len(keep):
+        margin = 0.02 * max(w, h)
+        x0, y0 = min(x0, keep[:, 0].min() - margin), min(y0, keep[:, 1].min() - margin)
+        x1, y1 = max(x1, keep[:, 0].max() + margin), max(y1, keep[:, 1].max() + margin)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return box
     return Box(float(x0), float(y0), float(x1), float(y1))
