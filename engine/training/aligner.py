@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from engine.models.cascade import CascadeConfig, CascadeHeads, CascadeOutput
 from engine.training.landmark_set import LandmarkSet, normalised_errors
-from engine.training.loop import fit
+from engine.training.loop import fit, named_validation
 from engine.types import Visibility
 
 # Occluded slots have labelled positions too, but estimated ones: they count, with less weight.
@@ -69,13 +69,7 @@ def train_aligner(
     def loss_fn(model: CascadeHeads, batch: dict):
         return aligner_loss(model(batch["features"], batch["garment_types"], batch["joints"]), batch)
 
-    def validate(model: CascadeHeads) -> dict:
-        return {
-            f"{name}/{k}": v
-            for name, val_set in (validation or {}).items()
-            for k, v in evaluate_landmark_set(model, val_set, config.device).items()
-        }
-
+    validate = named_validation(validation, evaluate_landmark_set, config.device)
     history = fit(heads, batches, steps_per_epoch, loss_fn, config.epochs, config.lr, config.weight_decay,
                   config.seed, validate, progress, log)
     return heads, history

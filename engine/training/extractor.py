@@ -18,7 +18,7 @@ from tqdm import tqdm
 from engine.evaluation.retrieval import top_k_hit_rates
 from engine.models.fashionnet import FashionNetConfig, FashionNetHeads
 from engine.training.features import FeatureMaps, encode_canvases, select
-from engine.training.loop import fit
+from engine.training.loop import fit, named_validation
 from engine.training.samples import Augmentation, make_sample
 from engine.imageio import load_image
 from engine.types import Box, Visibility
@@ -162,13 +162,7 @@ def train_extractor(
         output = model(batch["features"], batch["points"], batch["visible"], batch["garment_types"])
         return extractor_loss(output, batch, config)
 
-    def validate(model: FashionNetHeads) -> dict:
-        return {
-            f"{name}/{k}": v
-            for name, val_set in (validation or {}).items()
-            for k, v in evaluate_embedding_set(model, val_set, config.device).items()
-        }
-
+    validate = named_validation(validation, evaluate_embedding_set, config.device)
     history = fit(heads, batches, steps_per_epoch, loss_fn, config.epochs, config.lr, config.weight_decay,
                   config.seed, validate, progress, log)
     return heads, history

@@ -13,6 +13,19 @@ LossFn = Callable[[nn.Module, dict], "tuple[torch.Tensor, dict[str, float]]"]
 Validate = Callable[[nn.Module], dict]
 
 
+def named_validation(validation: dict | None, evaluate: Callable, device: str) -> Validate:
+    """Score the model on each named set: {"<set>/<metric>": value}."""
+
+    def validate(model: nn.Module) -> dict:
+        return {
+            f"{name}/{key}": value
+            for name, data in (validation or {}).items()
+            for key, value in evaluate(model, data, device).items()
+        }
+
+    return validate
+
+
 def fit(
     model: nn.Module,
     batches: Batches,
