@@ -41,7 +41,7 @@ weights: venv
 	$(PY) -m engine generate fld $(DATA)/fld_val --count 500 --seed $(SEED_TRAIN)1 --split val
 	$(PY) -m engine generate consumer2shop $(DATA)/c2s_train --items 2500 --seed $(SEED_TRAIN)2
 	$(PY) -m engine generate consumer2shop $(DATA)/c2s_val --items 300 --seed $(SEED_TRAIN)3 --split val
-	$(PY) -m engine train aligner --data $(DATA)/fld_train $(REAL_TRAIN) --val $(DATA)/fld_val $(REAL_VAL) --epochs 20
+	$(PY) -m engine train aligner --data $(DATA)/fld_train@2 $(REAL_TRAIN) --val $(DATA)/fld_val $(REAL_VAL) --epochs 12
 	$(PY) -m engine train extractor --data $(DATA)/c2s_train --val $(DATA)/c2s_val --epochs 10
 
 evaluate: venv

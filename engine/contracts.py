@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -186,4 +186,3 @@ class PluginSelection:
     detector: str = "pose"
     aligner: str = "cascade_cnn"
     extractor: str = "fashionnet"
-    extra: dict[str, Any] = field(default_factory=dict)

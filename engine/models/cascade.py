@@ -46,6 +46,7 @@ class CascadeConfig:
     refine_hidden: int = 256
     use_joints: bool = True
     visibility_s4: bool = False  # the visibility head also looks at the stride-4 map (finer edges)
+    visibility_dropout: float = 0.0
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "refine_radii": list(self.refine_radii)}
@@ -138,6 +139,7 @@ class VisibilityHead(nn.Module):
         self.reduce_s8 = nn.Conv2d(FEATURE_CHANNELS["s8"], 16, 1)
         self.reduce_s4 = nn.Conv2d(FEATURE_CHANNELS["s4"], 16, 1) if config.visibility_s4 else None
         maps = 3 if config.visibility_s4 else 2
+        self.dropout = config.visibility_dropout
         in_dim = h + maps * 16 * self.grid * self.grid + 2 + 1 + NUM_SLOTS + NUM_GARMENT_TYPES
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, 2 * h), nn.ReLU(inplace=True), nn.Linear(2 * h, h), nn.ReLU(inplace=True),
@@ -158,7 +160,8 @@ class VisibilityHead(nn.Module):
         peak = probs.flatten(2).amax(-1, keepdim=True) * probs.shape[-1] * probs.shape[-2] / 100
         slots = torch.eye(NUM_SLOTS, device=points.device)[None].expand(n, -1, -1)
         types = type_onehot[:, None, :].expand(-1, NUM_SLOTS, -1)
-        return self.mlp(torch.cat([under_heatmap, local, points, peak, slots, types], dim=-1))
+        inputs = torch.cat([under_heatmap, local, points, peak, slots, types], dim=-1)
+        return self.mlp(F.dropout(inputs, self.dropout, self.training))
 
 
 def sample_around(feature_map: torch.Tensor, points: torch.Tensor, radius: float, grid: int) -> torch.Tensor:
