@@ -49,13 +49,12 @@ def _evaluate_aligner(args) -> int:
 
 
 def _evaluate_extractor(args) -> int:
+    from engine import registry
     from engine.data.sources import consumer_to_shop
     from engine.evaluation.extractor import evaluate_extractor
     from engine.pipeline import Pipeline
 
     device = resolve_device(args.device)
-    from engine import registry
-
     pipeline = Pipeline(
         detector=None,
         aligner=registry.load_plugin("aligner", args.aligner, device=device),

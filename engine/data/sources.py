@@ -5,6 +5,7 @@ from pathlib import Path
 
 from engine.data.deepfashion import Consumer2ShopSet, LandmarkRecord, read_consumer2shop, read_fld
 from engine.data.fld_dev import read_fld_dev
+from engine.types import Box
 
 
 def landmark_records(root: "str | Path", split: str | None = None) -> list[LandmarkRecord]:
@@ -32,3 +33,8 @@ def consumer_to_shop(root: "str | Path") -> Consumer2ShopSet:
     if not (root / "Anno" / "list_bbox_consumer2shop.txt").exists():
         raise FileNotFoundError(f"{root}: not a consumer-to-shop folder (Anno/list_bbox_consumer2shop.txt missing)")
     return read_consumer2shop(root)
+
+
+def crop_box(record, image) -> Box:
+    """The record's garment box, or the whole image for crops that have none (hand-labelled crops)."""
+    return record.box or Box(0.0, 0.0, float(image.shape[1]), float(image.shape[0]))

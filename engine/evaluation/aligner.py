@@ -14,9 +14,10 @@ from tqdm import tqdm
 
 from engine.contracts import Aligner, GarmentCrops
 from engine.data.deepfashion import LandmarkRecord
+from engine.data.sources import crop_box
 from engine.geometry import normalised_error
 from engine.imageio import load_image
-from engine.types import Box, Detection, GarmentType, Visibility, slot_mask
+from engine.types import Detection, GarmentType, Visibility, slot_mask
 
 
 def evaluate_aligner(
@@ -32,7 +33,7 @@ def evaluate_aligner(
     correct = total = 0
     for start in tqdm(range(0, len(records), batch_size), desc="evaluate", unit="batch", disable=not progress):
         chunk = records[start : start + batch_size]
-        crops = _crops(chunk, use_joints)
+        crops = label_crops(chunk, use_joints)
         for record, landmarks, transform in zip(chunk, aligner.align_crops(crops), crops.letterboxes):
             visible = record.visibility == Visibility.VISIBLE
             stages = landmarks.stage_points if landmarks.stage_points is not None else landmarks.points[None]
@@ -53,13 +54,13 @@ def evaluate_aligner(
     return result
 
 
-def _crops(records: Sequence[LandmarkRecord], use_joints: bool) -> GarmentCrops:
+def label_crops(records: Sequence, use_joints: bool = False) -> GarmentCrops:
+    """The labelled garments as crops, each cut at its record's box (with its joints, if asked)."""
     parts = []
     for record in records:
         image = load_image(record.image_path)
-        box = record.box or Box(0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
-        joints = record.joints if use_joints else None
-        parts.append(GarmentCrops.from_detections(image, [Detection(box, record.garment_type, 1.0, joints)]))
+        joints = getattr(record, "joints", None) if use_joints else None
+        parts.append(GarmentCrops.from_detections(image, [Detection(crop_box(record, image), record.garment_type, 1.0, joints)]))
     return GarmentCrops.concat(parts)
 
 

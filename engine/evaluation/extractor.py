@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from engine.contracts import GarmentCrops
 from engine.data.deepfashion import Consumer2ShopImage, Consumer2ShopSet
+from engine.evaluation.aligner import label_crops
 from engine.evaluation.retrieval import top_k_hit_rates
-from engine.imageio import load_image
 from engine.pipeline import Pipeline
-from engine.types import Detection, Landmarks
+from engine.types import Landmarks
 
 
 def evaluate_extractor(
@@ -46,12 +45,7 @@ def embed_images(pipeline: Pipeline, images: list[Consumer2ShopImage], landmarks
     vectors, categories = [], []
     for start in tqdm(range(0, len(images), batch_size), desc="embed", unit="batch", disable=not progress):
         chunk = images[start : start + batch_size]
-        crops = GarmentCrops.concat(
-            [
-                GarmentCrops.from_detections(load_image(i.image_path), [Detection(i.box, i.garment_type, 1.0)])
-                for i in chunk
-            ]
-        )
+        crops = label_crops(chunk)
         labels = [Landmarks(i.points, i.visibility) for i in chunk] if landmarks_from == "labels" else None
         _, embeddings = pipeline.describe_crops(crops, labels)
         vectors.extend(e.vector for e in embeddings)

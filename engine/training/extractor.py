@@ -13,15 +13,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from engine.evaluation.retrieval import top_k_hit_rates
 from engine.models.fashionnet import FashionNetConfig, FashionNetHeads
 from engine.training.features import FeatureMaps, encode_canvases, select
 from engine.training.loop import fit, named_validation
-from engine.training.samples import Augmentation, make_sample
-from engine.imageio import load_image
-from engine.types import Box, Visibility
+from engine.training.samples import Augmentation, record_samples
+from engine.types import Visibility
 
 TRIPLET_MARGIN = 0.2
 CONTRASTIVE_TEMPERATURE = 0.07
@@ -80,20 +78,16 @@ def build_embedding_set(
     rng = np.random.default_rng(seed)
     canvases, points, visible, types, items, sources, categories, attributes = [], [], [], [], [], [], [], []
     item_index: dict = {}
-    for record in tqdm(records, desc="images", unit="img", disable=not progress):
-        image = load_image(record.image_path)
-        box = record.box or Box(0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
-        for _ in range(copies):
-            sample = make_sample(image, box, record.garment_type, record.points, record.visibility, None, augmentation, rng)
-            noisy = sample.points + rng.normal(0, landmark_noise, sample.points.shape).astype(np.float32)
-            canvases.append(sample.canvas)
-            points.append(noisy)
-            visible.append(sample.visibility == Visibility.VISIBLE)
-            types.append(sample.garment_type)
-            items.append(item_index.setdefault(record.item_id, len(item_index)))
-            sources.append(record.source)
-            categories.append(-1 if record.category is None else int(record.category))
-            attributes.append(np.zeros(0, np.float32) if record.attributes is None else np.asarray(record.attributes, np.float32))
+    for record, sample in record_samples(records, copies, augmentation, rng, use_joints=False, progress=progress):
+        noisy = sample.points + rng.normal(0, landmark_noise, sample.points.shape).astype(np.float32)
+        canvases.append(sample.canvas)
+        points.append(noisy)
+        visible.append(sample.visibility == Visibility.VISIBLE)
+        types.append(sample.garment_type)
+        items.append(item_index.setdefault(record.item_id, len(item_index)))
+        sources.append(record.source)
+        categories.append(-1 if record.category is None else int(record.category))
+        attributes.append(np.zeros(0, np.float32) if record.attributes is None else np.asarray(record.attributes, np.float32))
     features = encode_canvases(np.stack(canvases), device=device, dtype=torch.float16, progress=progress)
     return EmbeddingSet(
         features=features,

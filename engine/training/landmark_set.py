@@ -6,11 +6,9 @@ from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from engine.imageio import load_image
 from engine.training.features import FeatureMaps, encode_canvases, select
-from engine.training.samples import Augmentation, Sample, make_sample, noisy_joints
+from engine.training.samples import Augmentation, Sample, noisy_joints, record_samples
 from engine.types import Box, GarmentType
 
 
@@ -89,17 +87,10 @@ def build_landmark_set(
 
 
 def _samples(records, copies, augmentation, rng, joint_noise, progress, desc) -> Iterable[Sample]:
-    for record in tqdm(records, desc=desc, unit="img", disable=not progress):
-        image = load_image(record.image_path)
-        height, width = image.shape[:2]
-        box = record.box or Box(0.0, 0.0, float(width), float(height))
-        for _ in range(copies):
-            sample = make_sample(
-                image, box, record.garment_type, record.points, record.visibility, record.joints, augmentation, rng
-            )
-            if joint_noise:
-                sample.joints = noisy_joints(sample.joints, rng)
-            yield sample
+    for _, sample in record_samples(records, copies, augmentation, rng, progress=progress, desc=desc):
+        if joint_noise:
+            sample.joints = noisy_joints(sample.joints, rng)
+        yield sample
 
 
 def normalised_errors(predicted: torch.Tensor, target: torch.Tensor, box_sizes: torch.Tensor) -> torch.Tensor:

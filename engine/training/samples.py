@@ -7,11 +7,15 @@ crop at inference: engine.geometry.letterbox).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
+from engine.data.sources import crop_box
 from engine.geometry import CANVAS_SIZE, letterbox
+from engine.imageio import load_image
 from engine.types import (
     GARMENT_TYPES,
     JOINT_NAMES,
@@ -72,7 +76,8 @@ def make_sample(
         box = _augment_box(box, aug, rng, points[has_slot_labelled(garment_type, visibility)])
     canvas, transform = letterbox(image, box, CANVAS_SIZE)
     canvas_points = transform.to_normalised(points)
-    canvas_points, visibility = _cut_by_box(canvas_points, visibility, transform, garment_type)
+    content = tuple(np.array(transform.content_rect()) / transform.size)
+    canvas_points, visibility = _cut_off(canvas_points, visibility, garment_type, content)
     canvas_joints = np.zeros((NUM_JOINTS, 3), np.float32)
     if joints is not None:
         canvas_joints[:, :2] = transform.to_normalised(joints[:, :2])
@@ -89,8 +94,31 @@ def make_sample(
         canvas_joints[:, 0] = 1.0 - canvas_joints[:, 0]
     if aug.photometric:
         canvas = _photometric(canvas, rng)
-    canvas_points, visibility = _mark_cut_off(canvas_points, visibility, garment_type)
+    # Slots pushed off the canvas (rotation) become ABSENT on its edge, as the real labels put them.
+    canvas_points, visibility = _cut_off(canvas_points, visibility, garment_type, (0.0, 0.0, 1.0, 1.0))
+    canvas_points = np.clip(canvas_points, 0.0, 1.0)
+    visibility[~slot_mask(garment_type)] = Visibility.ABSENT
     return Sample(canvas, canvas_points.astype(np.float32), visibility, GARMENT_TYPES.index(garment_type), canvas_joints, box)
+
+
+def record_samples(
+    records: Iterable,
+    copies: int,
+    augmentation: Augmentation | None,
+    rng: np.random.Generator,
+    use_joints: bool = True,
+    progress: bool = True,
+    desc: str = "images",
+) -> Iterator[tuple[object, Sample]]:
+    """Each labelled record's photo loaded once and cropped ``copies`` times: (record, sample)."""
+    for record in tqdm(records, desc=desc, unit="img", disable=not progress):
+        image = load_image(record.image_path)
+        box = crop_box(record, image)
+        joints = record.joints if use_joints else None
+        for _ in range(copies):
+            yield record, make_sample(
+                image, box, record.garment_type, record.points, record.visibility, joints, augmentation, rng
+            )
 
 
 def noisy_joints(joints: np.ndarray, rng: np.random.Generator, drop_all: float = 0.5, sigma: float = 0.02) -> np.ndarray:
@@ -148,13 +176,13 @@ def _photometric(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
-def _cut_by_box(points: np.ndarray, visibility: np.ndarray, transform, garment_type: GarmentType):
-    """Slots outside the crop box are not in the crop: ABSENT, moved onto the box's edge.
+def _cut_off(points: np.ndarray, visibility: np.ndarray, garment_type: GarmentType, rect: tuple):
+    """Labelled slots outside ``rect`` (x0, y0, x1, y1, normalised) become ABSENT on its edge.
 
-    Without this, a jittered box that cuts a corner off would teach the network
-    to call a point it cannot see "visible".
+    Used for the crop box's content (a slot outside the box is not in the crop: without
+    this a cut-off corner would be taught as "visible") and for the canvas after rotation.
     """
-    x0, y0, x1, y1 = (np.array(transform.content_rect()) / transform.size).tolist()
+    x0, y0, x1, y1 = rect
     outside = (points[:, 0] < x0) | (points[:, 0] > x1) | (points[:, 1] < y0) | (points[:, 1] > y1)
     outside &= slot_mask(garment_type) & (visibility != Visibility.ABSENT)
     if not outside.any():
@@ -163,18 +191,6 @@ def _cut_by_box(points: np.ndarray, visibility: np.ndarray, transform, garment_t
     points[outside, 0] = np.clip(points[outside, 0], x0, x1)
     points[outside, 1] = np.clip(points[outside, 1], y0, y1)
     visibility[outside] = Visibility.ABSENT
-    return points, visibility
-
-
-def _mark_cut_off(points: np.ndarray, visibility: np.ndarray, garment_type: GarmentType):
-    """Slots pushed off the canvas become ABSENT on its edge (as the real labels put them)."""
-    points = points.copy()
-    visibility = visibility.copy()
-    has_slot = slot_mask(garment_type)
-    outside = ((points < 0) | (points > 1)).any(axis=1) & has_slot & (visibility != Visibility.ABSENT)
-    visibility[outside] = Visibility.ABSENT
-    points = np.clip(points, 0.0, 1.0)
-    visibility[~has_slot] = Visibility.ABSENT
     return points, visibility
 
 

@@ -8,7 +8,7 @@ from engine import registry
 from engine.contracts import GarmentCrops, Role
 from engine.data.sources import landmark_records
 from engine.imageio import load_image
-from engine.types import Box, Detection, GarmentType, Visibility, slot_mask
+from engine.types import Box, Detection, Visibility, slot_mask
 
 
 @pytest.fixture(scope="module")
