@@ -6,6 +6,7 @@ broken files with an ``ImageError`` that says what to fix.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,56 @@ def load_image(source: "str | Path | bytes | np.ndarray | Image.Image", max_pixe
         raise ImageError(f"{name}: no such file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageError(f"{name}: not a readable image ({error}); upload a JPEG, PNG or WebP photo") from None
+
+
+#: Formats shoppers and merchandisers may upload, told apart by their first bytes (not the file name).
+UPLOAD_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    data: bytes
+    format: str  # "JPEG", "PNG" or "WEBP"
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return UPLOAD_FORMATS[self.format]
+
+
+def check_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> CheckedUpload:
+    """Accept an uploaded photo only if it is a JPEG, PNG or WebP that decodes whole.
+
+    The format comes from the bytes, the size and pixel count are checked before
+    decoding (a decompression bomb is refused, not decoded), and the photo is then
+    decoded once so that a truncated file is refused here, not in a worker.
+    """
+    if not data:
+        raise ImageError("the file is empty; upload a JPEG, PNG or WebP photo")
+    if len(data) > max_bytes:
+        raise ImageError(f"the file is {len(data) / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB allowed")
+    detected = sniff_format(data)
+    if detected is None:
+        raise ImageError("the file is not a JPEG, PNG or WebP photo (its content says otherwise); upload one of those")
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; resize the photo")
+    load_image(data, max_pixels=max_pixels)
+    return CheckedUpload(data, detected, width, height)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """JPEG, PNG or WEBP from the magic bytes; None for anything else."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
 
 
 def save_image(image: np.ndarray, path: "str | Path", quality: int = 92) -> None:

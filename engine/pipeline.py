@@ -8,7 +8,7 @@ per crop and handed to both.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -18,6 +18,9 @@ from engine.contracts import Aligner, Detector, Extractor, GarmentCrops, Role
 from engine.imageio import load_image
 from engine.outfits import resolve_outfits
 from engine.types import Detection, Embedding, Garment, GarmentType, Landmarks, PipelineResult
+
+#: How sure the extractor must be of a garment type to override a detector's guess.
+RETYPE_CONFIDENCE = 0.6
 
 
 @dataclass
@@ -79,10 +82,20 @@ class Pipeline:
     def _describe(self, image: np.ndarray, detections: list[Detection], timings: dict[str, float]) -> list[Garment]:
         if not detections:
             return []
+        garments = self._describe_once(image, detections, timings)
+        retyped = {i: _seen_type(g) for i, g in enumerate(garments) if g.detection.type_guessed and _seen_type(g)}
+        if retyped:
+            # The landmark slots depend on the type: describe those crops again with the type the extractor saw.
+            again = [replace(garments[i].detection, garment_type=t, type_guessed=False) for i, t in retyped.items()]
+            for i, garment in zip(retyped, self._describe_once(image, again, timings)):
+                garments[i] = garment
+        return resolve_outfits(garments)
+
+    def _describe_once(self, image: np.ndarray, detections: list[Detection], timings: dict[str, float]) -> list[Garment]:
         with _timer(timings, "crop"):
             crops = GarmentCrops.from_detections(image, detections, self.aligner.info.input_size or 224)
         landmarks, embeddings = self.describe_crops(crops, timings=timings)
-        return resolve_outfits([Garment(d, l, e) for d, l, e in zip(detections, landmarks, embeddings)])
+        return [Garment(d, l, e) for d, l, e in zip(detections, landmarks, embeddings)]
 
     def describe_crops(
         self,
@@ -106,6 +119,17 @@ class Pipeline:
         with _timer(timings, "extract"):
             embeddings = self.extractor.extract_crops(extractor_crops, landmarks, features)
         return list(landmarks), embeddings
+
+
+def _seen_type(garment: Garment) -> GarmentType | None:
+    """The garment type the extractor sees, when it is sure of it and it differs from the detector's guess."""
+    scores = garment.embedding.garment_type_scores if garment.embedding is not None else {}
+    if not scores:
+        return None
+    name, score = max(scores.items(), key=lambda item: item[1])
+    if score < RETYPE_CONFIDENCE or name == garment.detection.garment_type.value:
+        return None
+    return GarmentType(name)
 
 
 class _timer:

@@ -190,6 +190,9 @@ class Detection:
     garment_type: GarmentType
     score: float
     joints: np.ndarray | None = None
+    #: The detector could not tell the type (e.g. the whole image when no person is found);
+    #: the pipeline then takes the type the extractor sees in the crop.
+    type_guessed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -197,6 +200,8 @@ class Detection:
             "garment_type": self.garment_type.value,
             "score": round(float(self.score), 4),
         }
+        if self.type_guessed:
+            out["type_guessed"] = True
         if self.joints is not None:
             out["joints"] = np.round(self.joints, 2).tolist()
         return out

@@ -60,7 +60,7 @@ class FullImageDetector(Detector):
         box = content_box(image) if self.trim else Box(0.0, 0.0, float(width), float(height))
         if hint is not None:
             return [Detection(box, hint, HINT_SCORE)]
-        return [Detection(box, guess_garment_type(box), GUESS_SCORE)]
+        return [Detection(box, guess_garment_type(box), GUESS_SCORE, type_guessed=True)]
 
 
 def guess_garment_type(box: Box) -> GarmentType:

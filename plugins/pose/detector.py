@@ -72,7 +72,7 @@ class PoseDetector(Detector):
             detections = garment_boxes_from_joints(joints, (width, height), self.min_visibility, wanted)
         if not detections:
             whole = Box(0.0, 0.0, float(width), float(height))
-            detections = [Detection(whole, hint or GarmentType.FULL, FALLBACK_SCORE, joints)]
+            detections = [Detection(whole, hint or GarmentType.FULL, FALLBACK_SCORE, joints, type_guessed=hint is None)]
         return detections
 
     def find_joints(self, image: np.ndarray) -> np.ndarray | None:

@@ -1,0 +1,85 @@
+"""Real services for the product's tests: a Milvus Lite server, a Celery worker process, test data.
+
+The database and the broker come from the settings (tests/django_settings.py):
+SQLite and the filesystem broker by default, PostgreSQL and Redis when
+DATABASE_URL / REDIS_URL are set (the scaled pass of `make test`).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from engine.milvus_server import MilvusLiteServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def milvus(tmp_path_factory):
+    """One Milvus Lite server for the session; web code and workers reach it through MILVUS_URI."""
+    from webapp.vectors import catalog_index
+
+    if os.environ.get("MILVUS_URI"):  # a Milvus the caller runs
+        yield os.environ["MILVUS_URI"]
+        return
+    server = MilvusLiteServer(tmp_path_factory.mktemp("milvus") / "data")
+    server.start()
+    os.environ["MILVUS_URI"] = server.uri
+    settings.MILVUS_URI = server.uri
+    catalog_index.cache_clear()
+    try:
+        yield server.uri
+    finally:
+        catalog_index.cache_clear()
+        os.environ.pop("MILVUS_URI", None)
+        server.stop()
+
+
+@pytest.fixture
+def index(milvus):
+    """The live catalog index, emptied for the test."""
+    from webapp.vectors import catalog_index
+
+    catalog_index.cache_clear()
+    live = catalog_index()
+    live.delete_images(live.image_ids())
+    yield live
+    catalog_index.cache_clear()
+
+
+@pytest.fixture
+def worker(milvus, transactional_db, tmp_path):
+    """A real Celery worker process (queues gpu and default) on the test database."""
+    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "tests.django_settings",
+           "PYTHONPATH": str(ROOT)}
+    log_path = tmp_path / "worker.log"
+    command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "gpu,default", "-c", "1",
+               "--loglevel", "INFO", "-n", f"test{os.getpid()}@%h"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if os.environ.get("STREETSHOP_SHOW_WORKER_LOG"):
+            print(log_path.read_text()[-5000:])
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    config = connection.settings_dict
+    if config["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{config['NAME']}"
+    user = config.get("USER") or ""
+    auth = f"{user}:{config.get('PASSWORD') or ''}@" if user else ""
+    return f"postgres://{auth}{config.get('HOST') or '127.0.0.1'}:{config.get('PORT') or 5432}/{config['NAME']}"

@@ -1,0 +1,1 @@
+"""StreetShop's Celery workers: the app in workers.app, the tasks in workers.tasks."""
