@@ -86,6 +86,8 @@ class ProductViewSet(viewsets.ModelViewSet):
         products = Product.objects.select_related("category").prefetch_related("images")
         if not (self.request.user and self.request.user.is_staff):
             products = products.searchable()
+        if self.action != "list":
+            return products
         params = self.request.query_params
         if params.get("category"):
             products = products.filter(category__slug=params["category"])
