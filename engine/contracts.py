@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from PIL import Image
 
-from engine.geometry import CANVAS_SIZE, Letterbox, letterbox
+from engine.geometry import CANVAS_SIZE, Letterbox, letterbox, photo_edges
 from engine.types import Detection, Embedding, GarmentType, Landmarks
 
 
@@ -71,6 +71,7 @@ class GarmentCrops:
     canvases: np.ndarray
     letterboxes: list[Letterbox]
     detections: list[Detection]
+    photo_edges: np.ndarray | None = None  # (N, 4): the photo sides each box reaches (geometry.photo_edges)
 
     def __len__(self) -> int:
         return len(self.letterboxes)
@@ -80,19 +81,25 @@ class GarmentCrops:
         cls, image: np.ndarray, detections: Sequence[Detection], size: int = CANVAS_SIZE
     ) -> "GarmentCrops":
         canvases, letterboxes = [], []
+        height, width = image.shape[:2]
         for detection in detections:
             canvas, transform = letterbox(image, detection.box, size)
             canvases.append(canvas)
             letterboxes.append(transform)
         stacked = np.stack(canvases) if canvases else np.zeros((0, size, size, 3), np.uint8)
-        return cls(stacked, letterboxes, list(detections))
+        edges = np.stack([photo_edges(d.box, width, height) for d in detections]) if detections else np.zeros((0, 4), np.float32)
+        return cls(stacked, letterboxes, list(detections), edges)
 
     @classmethod
     def concat(cls, parts: Sequence["GarmentCrops"]) -> "GarmentCrops":
+        edges = None
+        if parts and all(p.photo_edges is not None for p in parts):
+            edges = np.concatenate([p.photo_edges for p in parts])
         return cls(
             np.concatenate([p.canvases for p in parts]),
             [t for p in parts for t in p.letterboxes],
             [d for p in parts for d in p.detections],
+            edges,
         )
 
     @property
@@ -106,7 +113,8 @@ class GarmentCrops:
         letterboxes = [
             Letterbox(t.box, t.scale * factor, t.offset_x * factor, t.offset_y * factor, size) for t in self.letterboxes
         ]
-        return GarmentCrops(canvases.reshape(len(self), size, size, 3), letterboxes, list(self.detections))
+        return GarmentCrops(canvases.reshape(len(self), size, size, 3), letterboxes, list(self.detections),
+                            self.photo_edges)
 
     @property
     def garment_types(self) -> list[GarmentType]:

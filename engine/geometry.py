@@ -88,3 +88,16 @@ def normalised_error(predicted: np.ndarray, target: np.ndarray, visible: np.ndar
     scale = np.array([width, height], dtype=np.float64)
     diff = (np.asarray(predicted, np.float64) - np.asarray(target, np.float64)) / scale
     return float(np.linalg.norm(diff[visible], axis=-1).mean())
+
+
+def photo_edges(box: Box, width: int, height: int, tolerance: float = 1.0) -> np.ndarray:
+    """Which sides of the photo the crop box reaches: (left, top, right, bottom) as 0/1 floats.
+
+    A garment corner at the crop's edge is cut off when that edge is the photo's
+    edge, and merely close when the box has room around it; the aligner's
+    visibility head is told which.
+    """
+    return np.array(
+        [box.x0 <= tolerance, box.y0 <= tolerance, box.x1 >= width - tolerance, box.y1 >= height - tolerance],
+        np.float32,
+    )

@@ -18,5 +18,9 @@ from webapp.settings import DATABASES  # noqa: E402
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory: worker processes started by the tests open the same database.
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_run_dir, "test.sqlite3")}
+else:
+    # One database per run, so two runs on one server never meet; pytest-django drops it at the end.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_streetshop_{os.path.basename(_run_dir).split('-')[-1]}"}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # no connection outlives a request or task: the test database can be dropped

@@ -164,6 +164,8 @@ else:
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
+        # The transport polls the folder; the default second would dominate a search's latency.
+        "polling_interval": float(os.environ.get("STREETSHOP_BROKER_POLL_S", 0.05)),
     }
     CELERY_RESULT_BACKEND = None  # results and errors live in the database
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -87,7 +87,8 @@ def _train_aligner(args) -> int:
     }
     config = AlignerTrainingConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device,
-        model=CascadeConfig(use_joints=not args.no_joints, visibility_s4=True, visibility_dropout=0.2),
+        model=CascadeConfig(use_joints=not args.no_joints, visibility_s4=True, visibility_dropout=0.2,
+                            visibility_wide=True, visibility_pair=True, photo_edges=True),
     )
     heads, history = train_aligner(LandmarkSet.concat(train_sets), config, validation, progress=not args.quiet)
     validation_meta = [{"path": v, "records": len(validation[Path(v).name]), "copies": 1, "kind": "validation"} for v in args.val]

@@ -32,6 +32,8 @@ from engine.models.efficientnet_lite import FEATURE_CHANNELS
 from engine.types import NUM_JOINTS, NUM_SLOTS
 
 NUM_GARMENT_TYPES = 3
+#: Each slot's mirror partner (left_collar <-> right_collar, ...): slots come in left, right pairs.
+PARTNER_SLOTS = [i ^ 1 for i in range(NUM_SLOTS)]
 NUM_VISIBILITY = 3
 HEATMAP_SIZE = 28  # stride 8 on a 224 canvas
 
@@ -47,6 +49,9 @@ class CascadeConfig:
     use_joints: bool = True
     visibility_s4: bool = False  # the visibility head also looks at the stride-4 map (finer edges)
     visibility_dropout: float = 0.0
+    visibility_wide: bool = False  # ... and at a wider stride-16 patch (which garment lies over which)
+    visibility_pair: bool = False  # ... and decides each slot beside its left/right partner
+    photo_edges: bool = False  # ... and knows which sides of the photo the crop reaches (cut-off corners)
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "refine_radii": list(self.refine_radii)}
@@ -128,7 +133,9 @@ class VisibilityHead(nn.Module):
     It sees the features under the slot's heatmap, a local patch at the final
     estimate, the estimate itself (a slot on the crop's edge or in the padding
     is likely cut off) and how peaked the heatmap is (a hidden corner gives a
-    vague one).
+    vague one). Optionally (newer checkpoints): a wider patch, the photo sides
+    the crop reaches, and the slot's left/right partner, whose state usually
+    matches (a top worn over a skirt hides both waistline corners).
     """
 
     def __init__(self, config: CascadeConfig) -> None:
@@ -138,15 +145,25 @@ class VisibilityHead(nn.Module):
         self.reduce = nn.Conv2d(h, 16, 1)
         self.reduce_s8 = nn.Conv2d(FEATURE_CHANNELS["s8"], 16, 1)
         self.reduce_s4 = nn.Conv2d(FEATURE_CHANNELS["s4"], 16, 1) if config.visibility_s4 else None
-        maps = 3 if config.visibility_s4 else 2
+        self.reduce_s16 = nn.Conv2d(FEATURE_CHANNELS["s16"], 16, 1) if config.visibility_wide else None
+        self.photo_edges = config.photo_edges
+        self.pair = config.visibility_pair
+        maps = 2 + int(config.visibility_s4) + int(config.visibility_wide)
         self.dropout = config.visibility_dropout
         in_dim = h + maps * 16 * self.grid * self.grid + 2 + 1 + NUM_SLOTS + NUM_GARMENT_TYPES
-        self.mlp = nn.Sequential(
-            nn.Linear(in_dim, 2 * h), nn.ReLU(inplace=True), nn.Linear(2 * h, h), nn.ReLU(inplace=True),
-            nn.Linear(h, NUM_VISIBILITY),
-        )
+        in_dim += 4 if config.photo_edges else 0
+        if self.pair:
+            self.embed = nn.Sequential(nn.Linear(in_dim, 2 * h), nn.ReLU(inplace=True))
+            self.classify = nn.Sequential(nn.Linear(4 * h, h), nn.ReLU(inplace=True), nn.Linear(h, NUM_VISIBILITY))
+            self.register_buffer("partner", torch.as_tensor(PARTNER_SLOTS), persistent=False)
+        else:
+            self.mlp = nn.Sequential(
+                nn.Linear(in_dim, 2 * h), nn.ReLU(inplace=True), nn.Linear(2 * h, h), nn.ReLU(inplace=True),
+                nn.Linear(h, NUM_VISIBILITY),
+            )
 
-    def forward(self, features, fused: torch.Tensor, probs: torch.Tensor, points: torch.Tensor, type_onehot: torch.Tensor):
+    def forward(self, features, fused: torch.Tensor, probs: torch.Tensor, points: torch.Tensor,
+                type_onehot: torch.Tensor, edges: torch.Tensor | None = None):
         n = points.shape[0]
         under_heatmap = torch.einsum("nkhw,nchw->nkc", probs, fused)
         # The raw stride-8 map keeps the colours and edges that tell an arm or a bag from the garment.
@@ -156,12 +173,21 @@ class VisibilityHead(nn.Module):
         ]
         if self.reduce_s4 is not None:
             patches.append(sample_projected(features["s4"], self.reduce_s4, points, 0.03, self.grid))
+        if self.reduce_s16 is not None:
+            patches.append(sample_projected(features["s16"], self.reduce_s16, points, 0.15, self.grid))
         local = torch.cat(patches, dim=-1)
         peak = probs.flatten(2).amax(-1, keepdim=True) * probs.shape[-1] * probs.shape[-2] / 100
         slots = torch.eye(NUM_SLOTS, device=points.device)[None].expand(n, -1, -1)
         types = type_onehot[:, None, :].expand(-1, NUM_SLOTS, -1)
-        inputs = torch.cat([under_heatmap, local, points, peak, slots, types], dim=-1)
-        return self.mlp(F.dropout(inputs, self.dropout, self.training))
+        parts = [under_heatmap, local, points, peak, slots, types]
+        if self.photo_edges:
+            edges = edges if edges is not None else torch.zeros(n, 4, device=points.device)
+            parts.append(edges[:, None, :].expand(-1, NUM_SLOTS, -1))
+        inputs = F.dropout(torch.cat(parts, dim=-1), self.dropout, self.training)
+        if not self.pair:
+            return self.mlp(inputs)
+        embedded = self.embed(inputs)
+        return self.classify(torch.cat([embedded, embedded[:, self.partner]], dim=-1))
 
 
 def sample_around(feature_map: torch.Tensor, points: torch.Tensor, radius: float, grid: int) -> torch.Tensor:
@@ -242,7 +268,8 @@ class CascadeHeads(nn.Module):
         self.visibility = VisibilityHead(self.config)
 
     def forward(
-        self, features: dict[str, torch.Tensor], garment_types: torch.Tensor, joints: torch.Tensor | None = None
+        self, features: dict[str, torch.Tensor], garment_types: torch.Tensor, joints: torch.Tensor | None = None,
+        photo_edges: torch.Tensor | None = None,
     ) -> CascadeOutput:
         type_onehot = F.one_hot(garment_types, NUM_GARMENT_TYPES).float()
         points, probs, fused = self.stage1(features, type_onehot, joints)
@@ -251,5 +278,5 @@ class CascadeHeads(nn.Module):
             # Each stage learns to correct the previous one, not to move it (DFA trains stages in turn).
             points = stage(features, points.detach(), type_onehot)
             stage_points.append(points)
-        visibility_logits = self.visibility(features, fused, probs, points.detach(), type_onehot)
+        visibility_logits = self.visibility(features, fused, probs, points.detach(), type_onehot, photo_edges)
         return CascadeOutput(stage_points, visibility_logits, probs)

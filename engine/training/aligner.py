@@ -67,7 +67,7 @@ def train_aligner(
             yield train_set.batch(order[step * config.batch_size : (step + 1) * config.batch_size], config.device)
 
     def loss_fn(model: CascadeHeads, batch: dict):
-        return aligner_loss(model(batch["features"], batch["garment_types"], batch["joints"]), batch)
+        return aligner_loss(model(batch["features"], batch["garment_types"], batch["joints"], batch["edges"]), batch)
 
     validate = named_validation(validation, evaluate_landmark_set, config.device)
     history = fit(heads, batches, steps_per_epoch, loss_fn, config.epochs, config.lr, config.weight_decay,
@@ -85,7 +85,7 @@ def evaluate_landmark_set(heads: CascadeHeads, data: LandmarkSet, device: str = 
     for start in range(0, len(data), batch_size):
         index = torch.arange(start, min(start + batch_size, len(data)))
         batch = data.batch(index, device)
-        output = heads(batch["features"], batch["garment_types"], batch["joints"])
+        output = heads(batch["features"], batch["garment_types"], batch["joints"], batch["edges"])
         for stage, points in enumerate(output.stage_points):
             if len(errors_per_stage) <= stage:
                 errors_per_stage.append([])

@@ -31,6 +31,7 @@ class LandmarkSet:
     garment_types: torch.Tensor  # (N,)
     joints: torch.Tensor  # (N, 14, 3) normalised, zeros when unknown
     box_sizes: torch.Tensor  # (N, 2) crop box width, height in photo pixels
+    edges: torch.Tensor  # (N, 4) the photo sides each crop reaches
 
     def __len__(self) -> int:
         return len(self.points)
@@ -46,6 +47,7 @@ class LandmarkSet:
             garment_types=torch.cat([s.garment_types for s in sets]),
             joints=torch.cat([s.joints for s in sets]),
             box_sizes=torch.cat([s.box_sizes for s in sets]),
+            edges=torch.cat([s.edges for s in sets]),
         )
 
     def batch(self, index, device: str = "cpu") -> dict:
@@ -56,6 +58,7 @@ class LandmarkSet:
             "garment_types": self.garment_types[index].to(device),
             "joints": self.joints[index].to(device),
             "box_sizes": self.box_sizes[index].to(device),
+            "edges": self.edges[index].to(device),
         }
 
 
@@ -83,6 +86,7 @@ def build_landmark_set(
         garment_types=torch.tensor([s.garment_type for s in samples]),
         joints=torch.from_numpy(np.stack([s.joints for s in samples]).astype(np.float32)),
         box_sizes=torch.tensor([[s.box.width, s.box.height] for s in samples], dtype=torch.float32),
+        edges=torch.from_numpy(np.stack([s.edges for s in samples]).astype(np.float32)),
     )
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from engine.data.sources import crop_box
-from engine.geometry import CANVAS_SIZE, letterbox
+from engine.geometry import CANVAS_SIZE, letterbox, photo_edges
 from engine.imageio import load_image
 from engine.types import (
     GARMENT_TYPES,
@@ -43,6 +43,7 @@ class Sample:
     garment_type: int  # index into GARMENT_TYPES
     joints: np.ndarray  # (14, 3) normalised x, y, confidence (zeros when unknown)
     box: Box  # the crop box in photo pixels (NE is normalised by its size)
+    edges: np.ndarray  # (4,) the photo sides the box reaches (geometry.photo_edges), on the canvas's sides
 
 
 @dataclass
@@ -75,6 +76,7 @@ def make_sample(
     if aug.box_jitter or aug.box_grow[1]:
         box = _augment_box(box, aug, rng, points[has_slot_labelled(garment_type, visibility)])
     canvas, transform = letterbox(image, box, CANVAS_SIZE)
+    edges = photo_edges(box, image.shape[1], image.shape[0])
     canvas_points = transform.to_normalised(points)
     content = tuple(np.array(transform.content_rect()) / transform.size)
     canvas_points, visibility = _cut_off(canvas_points, visibility, garment_type, content)
@@ -92,13 +94,15 @@ def make_sample(
         visibility = visibility[FLIP_SLOTS]
         canvas_joints = canvas_joints[FLIP_JOINTS].copy()
         canvas_joints[:, 0] = 1.0 - canvas_joints[:, 0]
+        edges = edges[[2, 1, 0, 3]]  # left and right swap sides
     if aug.photometric:
         canvas = _photometric(canvas, rng)
     # Slots pushed off the canvas (rotation) become ABSENT on its edge, as the real labels put them.
     canvas_points, visibility = _cut_off(canvas_points, visibility, garment_type, (0.0, 0.0, 1.0, 1.0))
     canvas_points = np.clip(canvas_points, 0.0, 1.0)
     visibility[~slot_mask(garment_type)] = Visibility.ABSENT
-    return Sample(canvas, canvas_points.astype(np.float32), visibility, GARMENT_TYPES.index(garment_type), canvas_joints, box)
+    return Sample(canvas, canvas_points.astype(np.float32), visibility, GARMENT_TYPES.index(garment_type), canvas_joints,
+                  box, edges)
 
 
 def record_samples(

@@ -49,7 +49,8 @@ class CascadeCnnAligner(Aligner):
         features = features if features is not None else self.compute_features(crops)
         features = {k: v.to(self.device, torch.float32) for k, v in features.items()}
         types = torch.tensor([GARMENT_TYPES.index(t) for t in crops.garment_types], device=self.device)
-        output = self.heads(features, types, self._joints(crops))
+        edges = torch.from_numpy(crops.photo_edges).to(self.device) if crops.photo_edges is not None else None
+        output = self.heads(features, types, self._joints(crops), edges)
         stage_points = torch.stack(output.stage_points, dim=1).cpu().numpy()  # (N, S, 8, 2)
         visibility_probs = output.visibility_logits.softmax(-1).cpu().numpy()
         return [

@@ -46,3 +46,12 @@ def test_normalised_error_divides_by_the_crop_size_and_ignores_invisible_slots()
     target = np.array([[20, 10], [0, 0]], np.float32)
     assert normalised_error(predicted, target, np.array([True, False]), width=100, height=50) == pytest.approx(0.1)
     assert np.isnan(normalised_error(predicted, target, np.array([False, False]), 100, 50))
+
+
+def test_photo_edges_say_which_sides_of_the_photo_a_box_reaches():
+    from engine.geometry import photo_edges
+
+    assert photo_edges(Box(0, 10, 50, 60), 100, 80).tolist() == [1, 0, 0, 0]
+    assert photo_edges(Box(5, 0.5, 100, 80), 100, 80).tolist() == [0, 1, 1, 1]
+    assert photo_edges(Box(-20, -5, 130, 95), 100, 80).tolist() == [1, 1, 1, 1]  # augmented boxes may spill over
+    assert photo_edges(Box(10, 10, 90, 70), 100, 80).tolist() == [0, 0, 0, 0]

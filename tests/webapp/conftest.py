@@ -83,3 +83,15 @@ def _database_url() -> str:
     user = config.get("USER") or ""
     auth = f"{user}:{config.get('PASSWORD') or ''}@" if user else ""
     return f"postgres://{auth}{config.get('HOST') or '127.0.0.1'}:{config.get('PORT') or 5432}/{config['NAME']}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_other_database_sessions(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end sessions a killed worker or server thread left behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")

@@ -15,13 +15,15 @@ from tests.webapp.waiting import wait_until
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed: apt-get install chromium"),
 ]
 
 
 @pytest.fixture
 def browser_page(monkeypatch):
     from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("the browser test needs Debian's Chromium: apt-get install chromium (.ci/run does it)")
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -81,3 +81,5 @@ def test_training_samples_flip_swaps_left_and_right(tiny_fld):
     assert np.allclose(flipped.canvas, plain.canvas[:, ::-1])
     # left_collar of the mirror is the original right_collar, mirrored
     assert np.allclose(flipped.points[0], [1 - plain.points[1, 0], plain.points[1, 1]], atol=1e-5)
+    # and the photo's left edge is now on the canvas's right
+    assert flipped.edges.tolist() == plain.edges[[2, 1, 0, 3]].tolist()
