@@ -63,7 +63,7 @@ def main() -> int:
 def build_catalog(size: int) -> None:
     """Synthetic shop images of ``size`` items, imported and indexed (skipped when already there)."""
     from engine.data.synthetic import generate_consumer2shop
-    from webapp.catalog import import_files
+    from webapp.catalog import imports
     from webapp.catalog.importing import import_rows
     from webapp.catalog.indexing import batches, index_images, pending_image_ids
     from webapp.catalog.models import ProductImage
@@ -75,10 +75,10 @@ def build_catalog(size: int) -> None:
         if not (source / "Eval" / "list_eval_partition.txt").exists():
             print(f"drawing {size} catalog items (once) ...", flush=True)
             generate_consumer2shop(source, size, consumer_per_item=1, seed=SEED, workers=2)
-        parsed = import_files.parse_deepfashion_shop_list(source, "consumer2shop")
+        parsed = imports.parse_deepfashion_shop_list(source, "consumer2shop")
         for row in parsed.rows:
             row.price = 10 + int(row.sku[-4:]) % 150
-        import_rows(parsed, import_files.collect_folder_images(source), description="bench catalog")
+        import_rows(parsed, imports.collect_folder_images(source), description="bench catalog")
     pending = pending_image_ids()
     if pending:
         print(f"indexing {len(pending)} images ...", flush=True)

@@ -169,6 +169,15 @@ else:
     }
     CELERY_RESULT_BACKEND = None  # results and errors live in the database
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Publishing must not hang a shopper's upload when the broker is down: fail fast, answer 503.
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("STREETSHOP_BROKER_TIMEOUT_S", 3))
+
+# Upload throttling counts per client across all web processes when Redis is there.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": os.environ.get("STREETSHOP_REDIS_PREFIX", "") + "cache"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 # --------------------------------------------------------------------------- engine and vectors
 STREETSHOP_DEVICE = os.environ.get("STREETSHOP_DEVICE", "cpu")

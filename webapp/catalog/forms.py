@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.db import transaction
 
-from webapp.catalog import import_files
+from webapp.catalog import imports
 from webapp.catalog.importing import import_rows
 from webapp.catalog.services import enqueue_indexing, start_job
 from webapp.catalog.models import JobKind
@@ -45,12 +45,12 @@ class ImportForm(forms.Form):
         data = self.cleaned_data
         with tempfile.TemporaryDirectory(dir=settings.VAR_DIR) as scratch:
             if data["source"] == "csv":
-                parsed = import_files.parse_product_csv(data["csv_file"].read())
+                parsed = imports.parse_product_csv(data["csv_file"].read())
                 images, problems = self._images(data, Path(scratch))
                 description = f"import {data['csv_file'].name}"
             else:
-                parsed = import_files.parse_deepfashion_shop_list(data["folder_path"], data["source"])
-                images, problems = import_files.collect_folder_images(data["folder_path"]), []
+                parsed = imports.parse_deepfashion_shop_list(data["folder_path"], data["source"])
+                images, problems = imports.collect_folder_images(data["folder_path"]), []
                 description = f"import DeepFashion {data['source']} from {data['folder_path']}"
             job, new_images = import_rows(parsed, images, user, description, problems)
         if new_images:
@@ -63,9 +63,9 @@ class ImportForm(forms.Form):
             archive = scratch / "upload"
             with open(archive, "wb") as out:
                 shutil.copyfileobj(data["archive"], out)
-            result = import_files.extract_images(archive, scratch / "images")
+            result = imports.extract_images(archive, scratch / "images")
             return result.files, result.errors
-        return import_files.collect_folder_images(data["folder_path"], allowed_roots=settings.STREETSHOP_IMPORT_ROOTS), []
+        return imports.collect_folder_images(data["folder_path"], allowed_roots=settings.STREETSHOP_IMPORT_ROOTS), []
 
 
 def _allowed_folder(text: str) -> Path:

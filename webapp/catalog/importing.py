@@ -1,6 +1,6 @@
 """Store parsed import rows: products, categories and images, with an error per bad row.
 
-Parsing and archive safety live in import_files (no Django there); this module
+Parsing and archive safety live in webapp.catalog.imports (no Django there); this module
 only writes what parsed cleanly. Each row is its own transaction, so a bad row
 never loses the good ones, and re-importing a file updates products by SKU.
 """
@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from engine.imageio import ImageError, check_upload
-from webapp.catalog.import_files import CsvParseResult, ProductRow
+from webapp.catalog.imports import CsvParseResult, ProductRow
 from webapp.catalog.indexing import start_job
 from webapp.catalog.models import Category, Job, JobError, JobKind, JobStatus, Product, ProductImage
 

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from engine.data.sources import consumer_to_shop
 from engine.data.synthetic import generate_consumer2shop
 from engine.data.synthetic.textures import COLOUR_NAMES
-from webapp.catalog import import_files
+from webapp.catalog import imports
 from webapp.catalog.importing import import_rows
 
 BRANDS = ["Northline", "Maison Vert", "Urban Loom", "Kestrel", "Atelier Sol", "Blue Harbor", "Fjord & Co", "Lumen"]
@@ -44,9 +44,9 @@ class Command(BaseCommand):
         self.stdout.write(f"drawing {options['products']} demo items into {source} ...")
         generate_consumer2shop(source, options["products"], consumer_per_item=1, seed=options["seed"],
                                workers=2, split="train", progress=True)
-        parsed = import_files.parse_deepfashion_shop_list(source, "consumer2shop")
+        parsed = imports.parse_deepfashion_shop_list(source, "consumer2shop")
         _dress_up(parsed.rows, source, random.Random(options["seed"]))
-        job, new_images = import_rows(parsed, import_files.collect_folder_images(source),
+        job, new_images = import_rows(parsed, imports.collect_folder_images(source),
                                       description="demo catalog (synthetic consumer-to-shop)")
         queries = _keep_street_photos(source, settings.VAR_DIR / "demo" / "queries")
         self.stdout.write(self.style.SUCCESS(

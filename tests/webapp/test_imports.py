@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from engine.types import GarmentType
-from webapp.catalog import import_files
-from webapp.catalog.import_files import (
+from webapp.catalog.imports import (
+    archives,
     collect_folder_images,
     extract_images,
     garment_type_of_category,
@@ -311,9 +311,9 @@ def test_zip_header_that_understates_the_size_does_not_get_its_data_written(tmp_
 
 def test_copy_counts_bytes_against_the_declared_size(tmp_path):
     """The streaming guard itself: a source that delivers more than declared is cut off and removed."""
-    limits = import_files._Limits(max_files=10, max_total_bytes=10**9, max_file_bytes=10**9, max_ratio=200)
-    with pytest.raises(import_files._EntryRefused):
-        import_files._copy_checked(io.BytesIO(_jpeg() + bytes(300_000)), tmp_path / "x.jpg", 1000, limits, 0)
+    limits = archives._Limits(max_files=10, max_total_bytes=10**9, max_file_bytes=10**9, max_ratio=200)
+    with pytest.raises(archives._EntryRefused):
+        archives._copy_checked(io.BytesIO(_jpeg() + bytes(300_000)), tmp_path / "x.jpg", 1000, limits, 0)
     assert _all_files(tmp_path) == set()
 
 
