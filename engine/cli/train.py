@@ -125,7 +125,8 @@ def _train_extractor(args) -> int:
         val_records = [i for i in val_data.images if i.points is not None]
         validation[Path(args.val).name] = build_embedding_set(val_records, device=device, progress=not args.quiet)
     model = FashionNetConfig(
-        num_categories=len(data.category_names or []) or 1, num_attributes=len(data.attribute_names or [])
+        num_categories=len(data.category_names or []) or 1, num_attributes=len(data.attribute_names or []),
+        category_from_pixels=True,
     )
     config = ExtractorTrainingConfig(
         epochs=args.epochs, items_per_batch=args.items_per_batch, lr=args.lr, seed=args.seed, device=device, model=model
@@ -144,7 +145,8 @@ def _train_extractor(args) -> int:
         args, heads, checkpoint_config, history, device, started,
         title="fashionnet: global + landmark-pooling embedding heads",
         description="FashionNet-style: stride-32/16 global branch and landmark pooling on stride-8/16 maps, "
-        "fused into a 256-d L2-normalised embedding; category and attribute heads. Batch-hard triplet + "
+        "fused into a 256-d L2-normalised embedding; attribute head on the fusion, category head on the "
+        "global branch alone (it judges the pixels, not the detector's type). Batch-hard triplet + "
         "supervised contrastive loss on consumer/shop images of the same item. Backbone frozen.",
         data=data_meta,
     )

@@ -33,6 +33,9 @@ class FashionNetConfig:
     landmark_dim: int = 512
     pool_radius: float = 0.05
     pool_grid: int = 3
+    # The category head reads the global branch only: what the crop shows, not the garment type the
+    # detector guessed nor the landmark pattern the aligner drew for it (which would echo that guess).
+    category_from_pixels: bool = False
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -102,7 +105,10 @@ class FashionNetHeads(nn.Module):
         fused = self.global_branch.out_dim + self.landmark_branch.out_dim + NUM_GARMENT_TYPES
         self.fuse = nn.Sequential(nn.Linear(fused, 1024), nn.BatchNorm1d(1024), nn.ReLU(inplace=True), nn.Dropout(0.2))
         self.embedding = nn.Linear(1024, self.config.embedding_dim)
-        self.category = nn.Linear(1024, self.config.num_categories)
+        if self.config.category_from_pixels:
+            self.category = nn.Sequential(nn.Dropout(0.2), nn.Linear(self.global_branch.out_dim, self.config.num_categories))
+        else:
+            self.category = nn.Linear(1024, self.config.num_categories)
         self.attributes = nn.Linear(1024, self.config.num_attributes)
 
     def forward(
@@ -113,11 +119,10 @@ class FashionNetHeads(nn.Module):
         garment_types: torch.Tensor,
     ) -> FashionNetOutput:
         type_onehot = F.one_hot(garment_types, NUM_GARMENT_TYPES).float()
-        fused = self.fuse(
-            torch.cat([self.global_branch(features), self.landmark_branch(features, points, visible), type_onehot], 1)
-        )
+        pixels = self.global_branch(features)
+        fused = self.fuse(torch.cat([pixels, self.landmark_branch(features, points, visible), type_onehot], 1))
         return FashionNetOutput(
             embedding=F.normalize(self.embedding(fused), dim=-1),
-            category_logits=self.category(fused),
+            category_logits=self.category(pixels if self.config.category_from_pixels else fused),
             attribute_logits=self.attributes(fused),
         )

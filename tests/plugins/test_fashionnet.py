@@ -71,3 +71,18 @@ def test_one_landmark_set_per_crop_is_required(extractor, crops_and_landmarks):
     crops, landmarks = crops_and_landmarks
     with pytest.raises(ValueError, match="one per crop"):
         extractor.extract_crops(crops, landmarks[:1])
+
+
+def test_predicted_category_judges_the_pixels_not_the_guessed_type(extractor, crops_and_landmarks):
+    """A detector's guess (the type the crop is described with) must not become the category it predicts."""
+    from dataclasses import replace
+
+    from engine.types import GarmentType
+
+    crops, landmarks = crops_and_landmarks
+    for garment_type in GarmentType:
+        retyped = GarmentCrops(crops.canvases, crops.letterboxes,
+                               [replace(d, garment_type=garment_type) for d in crops.detections], crops.photo_edges)
+        moved = [Landmarks(l.points * 0.9, np.full(8, Visibility.VISIBLE)) for l in landmarks]
+        for original, other in zip(extractor.extract_crops(crops, landmarks), extractor.extract_crops(retyped, moved)):
+            assert original.category_scores == pytest.approx(other.category_scores, abs=1e-5)
