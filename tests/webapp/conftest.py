@@ -95,3 +95,16 @@ def _end_other_database_sessions(django_db_setup, django_db_blocker):
         with django_db_blocker.unblock(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_redis_keys_of_this_run():
+    """On the scaled pass, the run's broker and result keys (one prefix per run) are deleted at the end."""
+    yield
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        prefix = os.environ["STREETSHOP_REDIS_PREFIX"]
+        for key in client.scan_iter(match=f"{prefix}*", count=500):
+            client.delete(key)
