@@ -73,3 +73,5 @@ def test_a_shopper_uploads_a_photo_and_sees_landmarks_and_products(
     page.goto(f"{live_server.url}/products/{product.pk}/")
     page.wait_for_selector("#similar-list .product-card", timeout=30_000)
     assert page.locator("svg.overlay circle.landmark").count() >= 3
+    if os.environ.get("STREETSHOP_SCREENSHOTS"):
+        page.screenshot(path=str(Path(os.environ["STREETSHOP_SCREENSHOTS"]) / "product.png"), full_page=True)
