@@ -84,6 +84,25 @@ def forget_vectors(self, image_ids: list[int] | None = None, product_ids: list[i
         raise self.retry(exc=error, countdown=backoff(self.request.retries))
 
 
+@shared_task(bind=True, acks_late=True)
+def import_catalog(self, job_id: int, spec: dict) -> dict:
+    """A merchandiser's import: store the good rows, report the bad ones, queue the new images."""
+    from webapp.catalog import importing, indexing
+    from webapp.catalog.models import JobKind
+    from webapp.catalog.services import enqueue_indexing
+
+    try:
+        new_images = importing.run_import(job_id, **spec)
+    except Exception as error:  # noqa: BLE001 - the job page must say why, not stay "queued"
+        log.exception("import job %s failed", job_id)
+        indexing.finish_job(job_id, f"the import failed: {type(error).__name__}: {error}", failed=True)
+        raise
+    if new_images:
+        job = indexing.start_job(JobKind.REINDEX, len(new_images), f"index {len(new_images)} imported images")
+        enqueue_indexing(new_images, job)
+    return {"new_images": len(new_images)}
+
+
 @shared_task
 def purge_old_searches() -> int:
     """Delete shoppers' photos and results older than the retention period."""

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from webapp.catalog.models import Category, Job, JobError, Product, ProductImage
+from tests.webapp.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -32,9 +33,7 @@ def test_the_admin_is_for_staff_only(client, django_user_model):
     assert client.get("/admin/catalog/product/import/").status_code == 302
 
 
-def test_import_stores_good_rows_and_reports_each_bad_row(merchandiser, index, monkeypatch):
-    queued = []
-    monkeypatch.setattr("webapp.catalog.forms.enqueue_indexing", lambda ids, job=None: queued.append((ids, job)))
+def test_import_runs_in_a_worker_stores_good_rows_and_reports_each_bad_row(merchandiser, index, worker):
     csv = (
         "sku,title,price,image,category,brand\n"
         "A1,Red dress,49.90,a1.jpg,Dresses,Kestrel\n"
@@ -56,6 +55,8 @@ def test_import_stores_good_rows_and_reports_each_bad_row(merchandiser, index, m
     })
     assert response.status_code == 302, response.content[:2000]
     job = Job.objects.filter(kind="import").get()
+    wait_until(lambda: Job.objects.get(pk=job.pk).status in ("done", "failed"), 60, "the worker to import")
+    job.refresh_from_db()
     assert set(Product.objects.values_list("sku", flat=True)) == {"A1", "A5"}
     assert Category.objects.filter(name="Dresses").exists()
     lines = {e.line: e.message for e in JobError.objects.filter(job=job, line__isnull=False)}
@@ -63,9 +64,13 @@ def test_import_stores_good_rows_and_reports_each_bad_row(merchandiser, index, m
     assert "price" in lines[3] and "missing.jpg" in lines[4]
     assert any("evil" in e.message for e in JobError.objects.filter(job=job, line__isnull=True))
     assert job.done == 2 and job.failed == 3
-    assert len(queued) == 1 and sorted(queued[0][0]) == sorted(ProductImage.objects.values_list("pk", flat=True))
     page = merchandiser.get(f"/admin/catalog/job/{job.pk}/change/")
     assert page.status_code == 200 and b"missing.jpg" in page.content
+    # The new images were queued for indexing as their own job, and the worker indexes them.
+    index_job = Job.objects.get(kind="reindex")
+    assert index_job.total == ProductImage.objects.count() == 2
+    wait_until(lambda: Job.objects.get(pk=index_job.pk).status == "done", 120, "the worker to index the imports")
+    assert index.count() == 2
 
 
 def test_import_form_explains_what_is_missing(merchandiser):

@@ -1,18 +1,14 @@
 """The admin's import form: a CSV with an archive or a server folder, or a DeepFashion benchmark's shop list."""
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from django import forms
 from django.conf import settings
 from django.db import transaction
 
-from webapp.catalog import imports
-from webapp.catalog.importing import import_rows
-from webapp.catalog.services import enqueue_indexing, start_job
 from webapp.catalog.models import JobKind
+from webapp.catalog.services import start_job
 
 SOURCES = [("csv", "CSV file + image archive or server folder"),
            ("inshop", "DeepFashion In-shop benchmark folder (shop images)"),
@@ -41,31 +37,36 @@ class ImportForm(forms.Form):
         return data
 
     def run(self, user):
-        """Parse, store the good rows, queue the new images for indexing; returns the import job."""
+        """Keep the uploads beside the job and queue the import for a worker; returns the queued job.
+
+        The worker parses, stores the good rows, reports the bad ones on the job page,
+        and queues the new images for indexing; the merchandiser's request returns at once.
+        """
         data = self.cleaned_data
-        with tempfile.TemporaryDirectory(dir=settings.VAR_DIR) as scratch:
-            if data["source"] == "csv":
-                parsed = imports.parse_product_csv(data["csv_file"].read())
-                images, problems = self._images(data, Path(scratch))
-                description = f"import {data['csv_file'].name}"
-            else:
-                parsed = imports.parse_deepfashion_shop_list(data["folder_path"], data["source"])
-                images, problems = imports.collect_folder_images(data["folder_path"]), []
-                description = f"import DeepFashion {data['source']} from {data['folder_path']}"
-            job, new_images = import_rows(parsed, images, user, description, problems)
-        if new_images:
-            index_job = start_job(JobKind.REINDEX, len(new_images), f"index {len(new_images)} imported images", user)
-            transaction.on_commit(lambda: enqueue_indexing(new_images, index_job))
+        name = data["csv_file"].name if data["source"] == "csv" else f"DeepFashion {data['source']} list"
+        job = start_job(JobKind.IMPORT, 0, f"import {name}", user)
+        folder = Path(settings.VAR_DIR) / "imports" / "jobs" / str(job.pk)
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {"source": data["source"], "folder": str(data["folder_path"]) if data.get("folder_path") else None}
+        if data["source"] == "csv":
+            spec["csv_path"] = _keep(data["csv_file"], folder / "products.csv")
+            if data.get("archive"):
+                spec["archive_path"] = _keep(data["archive"], folder / "images.archive")
+        transaction.on_commit(lambda: enqueue_import(job.pk, spec))
         return job
 
-    def _images(self, data, scratch: Path):
-        if data.get("archive"):
-            archive = scratch / "upload"
-            with open(archive, "wb") as out:
-                shutil.copyfileobj(data["archive"], out)
-            result = imports.extract_images(archive, scratch / "images")
-            return result.files, result.errors
-        return imports.collect_folder_images(data["folder_path"], allowed_roots=settings.STREETSHOP_IMPORT_ROOTS), []
+
+def enqueue_import(job_id: int, spec: dict) -> None:
+    from workers.tasks import import_catalog
+
+    import_catalog.delay(job_id, spec)
+
+
+def _keep(upload, path: Path) -> str:
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return str(path)
 
 
 def _allowed_folder(text: str) -> Path:

@@ -7,6 +7,7 @@ never loses the good ones, and re-importing a file updates products by SKU.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Mapping
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from engine.imageio import ImageError, check_upload
+from webapp.catalog import imports
 from webapp.catalog.imports import CsvParseResult, ProductRow
 from webapp.catalog.indexing import start_job
 from webapp.catalog.models import Category, Job, JobError, JobKind, JobStatus, Product, ProductImage
@@ -23,12 +25,39 @@ from webapp.catalog.models import Category, Job, JobError, JobKind, JobStatus, P
 log = logging.getLogger(__name__)
 
 
+def run_import(job_id: int, source: str, csv_path: str | None = None, archive_path: str | None = None,
+               folder: str | None = None) -> list[int]:
+    """A queued import (the worker's part): parse, store the good rows, report the bad ones.
+
+    ``source`` is "csv" (with an archive or a server folder) or a DeepFashion list kind
+    ("inshop", "consumer2shop") read from ``folder``. Returns the new image ids (to index).
+    """
+    from django.conf import settings
+
+    job = Job.objects.get(pk=job_id)
+    scratch = Path(settings.VAR_DIR) / "imports" / "jobs" / str(job_id)
+    try:
+        if source == "csv":
+            parsed = imports.parse_product_csv(Path(csv_path).read_bytes())
+            images, problems = _csv_images(archive_path, folder, scratch / "images")
+        else:
+            parsed = imports.parse_deepfashion_shop_list(folder, source)
+            images, problems = imports.collect_folder_images(folder), []
+        _, new_images = import_rows(parsed, images, extra_errors=problems, job=job)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # the images are in the media folder now
+    return new_images
+
+
 def import_rows(
-    parsed: CsvParseResult, images: Mapping[str, Path], user=None, description: str = "", extra_errors=()
+    parsed: CsvParseResult, images: Mapping[str, Path], user=None, description: str = "", extra_errors=(),
+    job: Job | None = None,
 ) -> tuple[Job, list[int]]:
     """Store every good row; returns the import job and the ids of the new images (to index)."""
-    job = start_job(JobKind.IMPORT, len(parsed.rows) + _row_error_count(parsed), description, user)
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    total = len(parsed.rows) + _row_error_count(parsed)
+    if job is None:
+        job = start_job(JobKind.IMPORT, total, description, user)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, total=total)
     errors = [JobError(job=job, line=e.line, reference=e.column or e.file or "", message=e.message)
               for e in parsed.errors]
     errors += [JobError(job=job, reference="archive", message=message) for message in extra_errors]
@@ -106,6 +135,15 @@ def _category(name: str, garment_type: str) -> Category:
             slug = f"{base}-{n}"
         category = Category.objects.create(name=name, slug=slug, garment_type=garment_type)
     return category
+
+
+def _csv_images(archive_path: str | None, folder: str | None, target: Path):
+    from django.conf import settings
+
+    if archive_path:
+        result = imports.extract_images(archive_path, target)
+        return result.files, result.errors
+    return imports.collect_folder_images(folder, allowed_roots=settings.STREETSHOP_IMPORT_ROOTS), []
 
 
 def _row_error_count(parsed: CsvParseResult) -> int:
