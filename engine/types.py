@@ -102,6 +102,16 @@ JOINT_NAMES: tuple[str, ...] = (
     "left_knee",
     "left_ankle",
 )
+
+
+def _mirrored(names: tuple[str, ...]) -> tuple[int, ...]:
+    swap = {"left": "right", "right": "left"}
+    return tuple(names.index("_".join(swap.get(part, part) for part in name.split("_"))) for name in names)
+
+
+#: Slot i <-> MIRROR_SLOTS[i] (left and right are the image's sides): for mirrored images and left/right pairs.
+MIRROR_SLOTS = _mirrored(LANDMARK_SLOTS)
+MIRROR_JOINTS = _mirrored(JOINT_NAMES)
 NUM_JOINTS = len(JOINT_NAMES)
 
 

@@ -29,11 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.efficientnet_lite import FEATURE_CHANNELS
-from engine.types import NUM_JOINTS, NUM_SLOTS
+from engine.types import MIRROR_SLOTS, NUM_JOINTS, NUM_SLOTS
 
 NUM_GARMENT_TYPES = 3
-#: Each slot's mirror partner (left_collar <-> right_collar, ...): slots come in left, right pairs.
-PARTNER_SLOTS = [i ^ 1 for i in range(NUM_SLOTS)]
 NUM_VISIBILITY = 3
 HEATMAP_SIZE = 28  # stride 8 on a 224 canvas
 
@@ -155,7 +153,7 @@ class VisibilityHead(nn.Module):
         if self.pair:
             self.embed = nn.Sequential(nn.Linear(in_dim, 2 * h), nn.ReLU(inplace=True))
             self.classify = nn.Sequential(nn.Linear(4 * h, h), nn.ReLU(inplace=True), nn.Linear(h, NUM_VISIBILITY))
-            self.register_buffer("partner", torch.as_tensor(PARTNER_SLOTS), persistent=False)
+            self.register_buffer("partner", torch.as_tensor(MIRROR_SLOTS), persistent=False)
         else:
             self.mlp = nn.Sequential(
                 nn.Linear(in_dim, 2 * h), nn.ReLU(inplace=True), nn.Linear(2 * h, h), nn.ReLU(inplace=True),

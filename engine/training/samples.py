@@ -18,8 +18,8 @@ from engine.geometry import CANVAS_SIZE, letterbox, photo_edges
 from engine.imageio import load_image
 from engine.types import (
     GARMENT_TYPES,
-    JOINT_NAMES,
-    LANDMARK_SLOTS,
+    MIRROR_JOINTS,
+    MIRROR_SLOTS,
     NUM_JOINTS,
     NUM_SLOTS,
     Box,
@@ -28,9 +28,9 @@ from engine.types import (
     slot_mask,
 )
 
-#: Slot i <-> FLIP_SLOTS[i] when the image is mirrored (left/right are the image's sides).
-FLIP_SLOTS = np.array([LANDMARK_SLOTS.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in LANDMARK_SLOTS])
-FLIP_JOINTS = np.array([JOINT_NAMES.index(n.replace("left", "#").replace("right", "left").replace("#", "right")) for n in JOINT_NAMES])
+#: Slot (joint) i <-> FLIP_SLOTS[i] (FLIP_JOINTS[i]) when the image is mirrored.
+FLIP_SLOTS = np.array(MIRROR_SLOTS)
+FLIP_JOINTS = np.array(MIRROR_JOINTS)
 
 
 @dataclass
