@@ -77,14 +77,9 @@ def check_upload(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
     detected = sniff_format(data)
     if detected is None:
         raise ImageError("the file is not a JPEG, PNG or WebP photo (its content says otherwise); upload one of those")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size  # from the header: nothing decoded yet
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ImageError(f"not a readable image ({error}); upload a JPEG, PNG or WebP photo") from None
-    if width * height > max_pixels:
-        raise ImageError(f"{width}x{height} pixels is more than the {max_pixels:,} allowed; resize the photo")
-    load_image(data, max_pixels=max_pixels)
+    # load_image checks the pixel count from the header before decoding; the size returned is the
+    # decoded photo's, after EXIF orientation, which is the frame landmarks are drawn in.
+    height, width = load_image(data, max_pixels=max_pixels).shape[:2]
     return CheckedUpload(data, detected, width, height)
 
 
