@@ -98,11 +98,11 @@ def query_photos(count: int) -> list[Path]:
 
 
 def start_worker() -> subprocess.Popen:
+    from workers.app import worker_command
+
     log = open(VAR / "worker.log", "ab")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "gpu,default", "-c", "1",
-         "--loglevel", "WARNING"], cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
-    return worker
+    return subprocess.Popen(worker_command(loglevel="WARNING"), cwd=ROOT, env=os.environ.copy(), stdout=log,
+                            stderr=subprocess.STDOUT)
 
 
 def run_searches(photos: list[Path], engine_repeats: int) -> tuple[list[float], list[float]]:

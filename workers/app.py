@@ -7,6 +7,7 @@ a forked parent, so the prefork pool is CUDA-safe.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from celery import Celery
@@ -37,6 +38,21 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+
+
+def worker_command(queues: str = "gpu,default", concurrency: int = 1, loglevel: str = "INFO",
+                   beat_schedule: "str | Path | None" = None, name: str | None = None) -> list[str]:
+    """The command line of a worker process of this app (`make run`, the tests and the benches start one).
+
+    With ``beat_schedule`` the worker also runs the periodic tasks (one such worker per deployment).
+    """
+    command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues, "-c", str(concurrency),
+               "--loglevel", loglevel]
+    if beat_schedule is not None:
+        command += ["-B", "-s", str(beat_schedule)]
+    if name is not None:
+        command += ["-n", name]
+    return command
 
 
 def ensure_broker_folders() -> None:

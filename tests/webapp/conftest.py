@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from engine.milvus_server import MilvusLiteServer
+from workers.app import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,8 +58,7 @@ def worker(milvus, transactional_db, tmp_path):
     env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "tests.django_settings",
            "PYTHONPATH": str(ROOT)}
     log_path = tmp_path / "worker.log"
-    command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "gpu,default", "-c", "1",
-               "--loglevel", "INFO", "-n", f"test{os.getpid()}@%h"]
+    command = worker_command(name=f"test{os.getpid()}@%h")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from engine.milvus_server import MilvusLiteServer
+from workers.app import worker_command
 
 
 class Command(BaseCommand):
@@ -37,7 +38,8 @@ class Command(BaseCommand):
         milvus = self._start_milvus(logs)
         try:
             if not options["no_worker"]:
-                children.append(_spawn(worker_command(), logs / "worker.log"))
+                beat_schedule = settings.VAR_DIR / "celerybeat-schedule"
+                children.append(_spawn(worker_command(beat_schedule=beat_schedule), logs / "worker.log"))
             children.append(_spawn(web_command(options["host"], options["port"], options["web_workers"]),
                                    logs / "web.log"))
             self._queue_pending()
@@ -68,12 +70,6 @@ class Command(BaseCommand):
         if pending:
             enqueue_indexing(pending)
             self.stdout.write(f"queued {len(pending)} catalog images for indexing")
-
-
-def worker_command(queues: str = "gpu,default", concurrency: int = 1) -> list[str]:
-    beat_file = settings.VAR_DIR / "celerybeat-schedule"
-    return [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues, "-c", str(concurrency),
-            "--loglevel", "INFO", "-B", "-s", str(beat_file)]
 
 
 def web_command(host: str, port: int, workers: int) -> list[str]:
