@@ -12,7 +12,7 @@ SCALED_REDIS_URL ?= redis://127.0.0.1:6379/15
 # Real hand-labelled crops (not in the repo): their 'train' half joins training, their 'val' half is reported.
 REAL_CROPS ?= ../shared/data/fld_dev
 ifneq ($(wildcard $(REAL_CROPS)/labels_upper.json),)
-REAL_TRAIN := --data $(REAL_CROPS)@24
+REAL_TRAIN := --data $(REAL_CROPS)@72
 REAL_VAL := --val $(REAL_CROPS)
 endif
 

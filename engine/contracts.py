@@ -43,6 +43,7 @@ class PluginInfo:
     weights_sha256: str | None = None
     devices: tuple[str, ...] = ("cpu",)
     backbone: str | None = None  # id of a feature extractor shared with other plugins
+    weights_help: str | None = None  # how a user gets missing weights (default: reinstall or retrain)
 
     @property
     def key(self) -> str:
@@ -72,6 +73,9 @@ class GarmentCrops:
     letterboxes: list[Letterbox]
     detections: list[Detection]
     photo_edges: np.ndarray | None = None  # (N, 4): the photo sides each box reaches (geometry.photo_edges)
+    # The photo each crop was cut from (shared, not copied): for plugins with their own pre-processing
+    # (dfa_vgg16 cuts and resizes exactly as the DFA authors did).
+    photos: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.letterboxes)
@@ -88,18 +92,21 @@ class GarmentCrops:
             letterboxes.append(transform)
         stacked = np.stack(canvases) if canvases else np.zeros((0, size, size, 3), np.uint8)
         edges = np.stack([photo_edges(d.box, width, height) for d in detections]) if detections else np.zeros((0, 4), np.float32)
-        return cls(stacked, letterboxes, list(detections), edges)
+        return cls(stacked, letterboxes, list(detections), edges, [image] * len(detections))
 
     @classmethod
     def concat(cls, parts: Sequence["GarmentCrops"]) -> "GarmentCrops":
-        edges = None
+        edges = photos = None
         if parts and all(p.photo_edges is not None for p in parts):
             edges = np.concatenate([p.photo_edges for p in parts])
+        if parts and all(p.photos is not None for p in parts):
+            photos = [photo for p in parts for photo in p.photos]
         return cls(
             np.concatenate([p.canvases for p in parts]),
             [t for p in parts for t in p.letterboxes],
             [d for p in parts for d in p.detections],
             edges,
+            photos,
         )
 
     @property
@@ -114,7 +121,7 @@ class GarmentCrops:
             Letterbox(t.box, t.scale * factor, t.offset_x * factor, t.offset_y * factor, size) for t in self.letterboxes
         ]
         return GarmentCrops(canvases.reshape(len(self), size, size, 3), letterboxes, list(self.detections),
-                            self.photo_edges)
+                            self.photo_edges, self.photos)
 
     @property
     def garment_types(self) -> list[GarmentType]:

@@ -267,10 +267,10 @@ def verify_weights(cls: type[Plugin]) -> Path | None:
         return None
     info = cls.info
     if not path.is_file():
-        raise MissingWeightsError(
-            f"weights file of plugin {info.key} not found: {path}; reinstall the package that provides "
-            f"{info.name!r}, or train the weights with the project's training command"
+        remedy = info.weights_help or (
+            f"reinstall the package that provides {info.name!r}, or train the weights with the project's training command"
         )
+        raise MissingWeightsError(f"weights file of plugin {info.key} not found: {path}; {remedy}")
     if info.weights_sha256:
         actual = _cached_sha256(path)
         expected = info.weights_sha256.strip().lower()

@@ -1,4 +1,4 @@
-"""The engine's command line: plugins, generate, train, evaluate, run.
+"""The engine's command line: plugins, generate, train, evaluate, report, run, import-caffemodel.
 
 Each sub-command lives in its own module and registers its arguments with
 ``add_parser``; ``main`` parses and dispatches. Errors a user can cause
@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import evaluate, generate, plugins, run, train
+from engine.cli import evaluate, generate, import_caffemodel, plugins, report, run, train
 from engine.imageio import ImageError
 from engine.registry import PluginError
 
-COMMANDS = (plugins, generate, train, evaluate, run)
+COMMANDS = (plugins, generate, train, evaluate, report, run, import_caffemodel)
 
 
 def build_parser() -> argparse.ArgumentParser:
