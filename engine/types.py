@@ -225,7 +225,9 @@ class Embedding:
     model: str
     category: str | None = None
     category_scores: dict[str, float] = field(default_factory=dict)
-    attributes: dict[str, float] = field(default_factory=dict)
+    attributes: dict[str, float] = field(default_factory=dict)  # the likely ones, for users
+    #: Every attribute's probability (evaluation ranks them: top-k recall); not in to_dict.
+    attribute_scores: dict[str, float] = field(default_factory=dict)
     #: How likely the crop shows each garment type ("upper"/"lower"/"full"), when the extractor knows.
     garment_type_scores: dict[str, float] = field(default_factory=dict)
 

@@ -50,7 +50,7 @@ def _evaluate_aligner(args) -> int:
 
 def _evaluate_extractor(args) -> int:
     from engine import registry
-    from engine.data.sources import consumer_to_shop
+    from engine.data.sources import retrieval_set
     from engine.evaluation.extractor import evaluate_extractor
     from engine.pipeline import Pipeline
 
@@ -60,7 +60,7 @@ def _evaluate_extractor(args) -> int:
         aligner=registry.load_plugin("aligner", args.aligner, device=device),
         extractor=registry.load_plugin("extractor", args.extractor, device=device),
     )
-    metrics = evaluate_extractor(pipeline, consumer_to_shop(args.data), args.split, args.landmarks, progress=not args.quiet)
+    metrics = evaluate_extractor(pipeline, retrieval_set(args.data), args.split, args.landmarks, progress=not args.quiet)
     source = pipeline.aligner.info.key if args.landmarks == "aligner" else "labels"
     name = f"extractor on {args.data}" + (f" ({args.split})" if args.split else "") + f", landmarks from {source}"
     return _report(args, pipeline.extractor, name, metrics)

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     aligner.add_argument("--data", action="append", required=True, metavar="DIR[@COPIES]",
                          help="FLD-format or hand-labelled folder; its 'train' split is used (repeatable)")
     aligner.add_argument("--val", action="append", default=[], metavar="DIR",
-                         help="validation folder: its 'val'/'test' split, or all of it (repeatable)")
+                         help="validation folder: its 'val' split, or all of it (repeatable)")
     aligner.add_argument("--epochs", type=int, default=30)
     aligner.add_argument("--batch-size", type=int, default=64)
     aligner.add_argument("--lr", type=float, default=2e-3)
@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
     _common(aligner, ALIGNER_OUT)
     aligner.set_defaults(handler=_train_aligner)
     extractor = models.add_parser("extractor", help="the fashionnet embedding heads")
-    extractor.add_argument("--data", required=True, metavar="DIR[@COPIES]", help="consumer-to-shop folder (train split)")
-    extractor.add_argument("--val", default=None, metavar="DIR", help="consumer-to-shop folder for validation")
+    extractor.add_argument("--data", required=True, metavar="DIR[@COPIES]", help="consumer-to-shop or In-shop folder (train split)")
+    extractor.add_argument("--val", default=None, metavar="DIR", help="consumer-to-shop or In-shop folder for validation: its 'val' split, else all but 'train'")
     extractor.add_argument("--epochs", type=int, default=25)
     extractor.add_argument("--items-per-batch", type=int, default=48)
     extractor.add_argument("--lr", type=float, default=1e-3)
@@ -47,6 +47,10 @@ def _common(parser, default_out: Path) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a stopped run from OUT.state.pt (written after every epoch)")
+    parser.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
+                        help="bfloat16 mixed precision (auto: on CUDA only)")
 
 
 def parse_data_spec(spec: str) -> tuple[Path, int]:
@@ -55,11 +59,24 @@ def parse_data_spec(spec: str) -> tuple[Path, int]:
 
 
 def _validation_records(path: Path):
+    """The folder's 'val' split (the official one; 'test' stays for the final evaluation), or all of it."""
     from engine.data.sources import landmark_records
 
     records = landmark_records(path)
-    held_out = [r for r in records if r.split in ("val", "test")]
-    return held_out or records
+    return [r for r in records if r.split == "val"] or records
+
+
+def run_control(args, device: str):
+    """Resume point, mixed precision and the per-epoch log, all beside the checkpoint."""
+    from engine.training.loop import RunControl
+
+    out = Path(args.out)
+    return RunControl(
+        state_path=out.with_name(out.stem + ".state.pt"),
+        resume=args.resume,
+        amp=args.amp == "on" or (args.amp == "auto" and device.startswith("cuda")),
+        log_path=out.with_name(out.stem + ".log.jsonl"),
+    )
 
 
 def _train_aligner(args) -> int:
@@ -90,10 +107,12 @@ def _train_aligner(args) -> int:
         model=CascadeConfig(use_joints=not args.no_joints, visibility_s4=True, visibility_dropout=0.2,
                             visibility_wide=True, visibility_pair=True, photo_edges=True),
     )
-    heads, history = train_aligner(LandmarkSet.concat(train_sets), config, validation, progress=not args.quiet)
+    control = run_control(args, device)
+    heads, history = train_aligner(LandmarkSet.concat(train_sets), config, validation, progress=not args.quiet,
+                                   control=control)
     validation_meta = [{"path": v, "records": len(validation[Path(v).name]), "copies": 1, "kind": "validation"} for v in args.val]
     return _save(
-        args, heads, {"model": config.model.to_dict()}, history, device, started,
+        args, heads, {"model": config.model.to_dict()}, history, device, started, control,
         title="cascade_cnn: DFA-style cascade landmark heads",
         description="Stage 1: multi-scale heatmaps + soft-argmax; stages 2-3: local feature sampling around the "
         "estimate and a correction; visibility per slot at the final estimate. Backbone frozen.",
@@ -103,7 +122,7 @@ def _train_aligner(args) -> int:
 
 
 def _train_extractor(args) -> int:
-    from engine.data.sources import consumer_to_shop
+    from engine.data.sources import retrieval_set
     from engine.models.fashionnet import FashionNetConfig
     from engine.training.extractor import (
         LANDMARK_NOISE, ExtractorTrainingConfig, build_embedding_set, train_extractor,
@@ -113,7 +132,7 @@ def _train_extractor(args) -> int:
     device = resolve_device(args.device)
     started = time.time()
     path, copies = parse_data_spec(args.data)
-    data = consumer_to_shop(path)
+    data = retrieval_set(path)
     records = [i for i in data.images if i.split == "train" and i.points is not None]
     if not records:
         raise ValueError(f"{path}: no training images with landmarks (split 'train')")
@@ -121,8 +140,9 @@ def _train_extractor(args) -> int:
     train_set = build_embedding_set(records, copies, augmentation, LANDMARK_NOISE, args.seed, device, not args.quiet)
     validation = {}
     if args.val:
-        val_data = consumer_to_shop(args.val)
-        val_records = [i for i in val_data.images if i.points is not None]
+        val_data = retrieval_set(args.val)
+        labelled = [i for i in val_data.images if i.points is not None]
+        val_records = [i for i in labelled if i.split == "val"] or [i for i in labelled if i.split != "train"] or labelled
         validation[Path(args.val).name] = build_embedding_set(val_records, device=device, progress=not args.quiet)
     model = FashionNetConfig(
         num_categories=len(data.category_names or []) or 1, num_attributes=len(data.attribute_names or []),
@@ -131,7 +151,8 @@ def _train_extractor(args) -> int:
     config = ExtractorTrainingConfig(
         epochs=args.epochs, items_per_batch=args.items_per_batch, lr=args.lr, seed=args.seed, device=device, model=model
     )
-    heads, history = train_extractor(train_set, config, validation, progress=not args.quiet)
+    control = run_control(args, device)
+    heads, history = train_extractor(train_set, config, validation, progress=not args.quiet, control=control)
     checkpoint_config = {
         "model": model.to_dict(),
         "category_names": data.category_names,
@@ -142,7 +163,7 @@ def _train_extractor(args) -> int:
     if args.val:
         data_meta.append({"path": args.val, "records": len(validation[Path(args.val).name]), "copies": 1, "kind": "validation"})
     return _save(
-        args, heads, checkpoint_config, history, device, started,
+        args, heads, checkpoint_config, history, device, started, control,
         title="fashionnet: global + landmark-pooling embedding heads",
         description="FashionNet-style: stride-32/16 global branch and landmark pooling on stride-8/16 maps, "
         "fused into a 256-d L2-normalised embedding; attribute head on the fusion, category head on the "
@@ -152,8 +173,9 @@ def _train_extractor(args) -> int:
     )
 
 
-def _save(args, heads, checkpoint_config: dict, history: list[dict], device: str, started: float, **meta) -> int:
-    """Write the checkpoint, its metadata and its model card."""
+def _save(args, heads, checkpoint_config: dict, history: list[dict], device: str, started: float, control,
+          **meta) -> int:
+    """Write the checkpoint, its metadata and its model card; the finished run's resume point goes."""
     metadata = save_checkpoint(
         args.out,
         heads.state_dict(),
@@ -163,6 +185,7 @@ def _save(args, heads, checkpoint_config: dict, history: list[dict], device: str
             "backbone": BACKBONE,
             "epochs": args.epochs,
             "device": device,
+            "mixed_precision": "bfloat16" if control.amp else None,
             "command": command_line(),
             "history": history,
             "final_validation": {k: v for k, v in history[-1].items() if "/" in k},
@@ -170,6 +193,7 @@ def _save(args, heads, checkpoint_config: dict, history: list[dict], device: str
         },
     )
     write_model_card(args.out, metadata)
+    control.state_path.unlink(missing_ok=True)
     print(f"saved {args.out} (sha256 {metadata['sha256'][:12]}...)")
     return 0
 

@@ -1,12 +1,18 @@
 """Aligner evaluation through the plugin itself (the inference path users get).
 
-NE follows DFA: per garment, the mean over its visible landmarks of the L2
-distance between prediction and label, x divided by the crop's width and y by
-its height; then the mean over garments. Visibility accuracy counts the slots
-the garment type has.
+NE follows DFA (engine.evaluation.landmarks holds the one definition): per
+garment, the mean over its visible landmarks of the L2 distance between
+prediction and label, x divided by the crop's width and y by its height; then
+the mean over garments that have a visible landmark. Visibility accuracy
+counts the slots the garment type has.
+
+``predict_landmarks`` runs the aligner and keeps every prediction (for
+reports); ``evaluate_aligner`` = ``predict_landmarks`` + ``aligner_metrics``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -15,9 +21,107 @@ from tqdm import tqdm
 from engine.contracts import Aligner, GarmentCrops
 from engine.data.deepfashion import LandmarkRecord
 from engine.data.sources import crop_box
-from engine.geometry import normalised_error
+from engine.evaluation.landmarks import mean_ne, per_image_ne
 from engine.imageio import load_image
-from engine.types import Detection, GarmentType, Visibility, slot_mask
+from engine.types import Box, Detection, GarmentType, Visibility, slot_mask
+
+
+@dataclass
+class AlignerPredictions:
+    """The aligner's answers on N labelled garments, beside their labels (photo pixels).
+
+    stage_points (S, N, 8, 2): each cascade stage's estimate (S = 1 without a cascade);
+    points (N, 8, 2) is the last stage. sizes (N, 2): the crop box's width, height.
+    """
+
+    records: list[LandmarkRecord]
+    stage_points: np.ndarray
+    visibility: np.ndarray  # (N, 8) predicted FLD codes
+    boxes: list[Box]
+
+    @property
+    def points(self) -> np.ndarray:
+        return self.stage_points[-1]
+
+    @property
+    def target(self) -> np.ndarray:
+        return np.stack([r.points for r in self.records]) if self.records else np.zeros((0, 8, 2), np.float32)
+
+    @property
+    def target_visibility(self) -> np.ndarray:
+        return np.stack([r.visibility for r in self.records]) if self.records else np.zeros((0, 8), np.int64)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.array([(b.width, b.height) for b in self.boxes], np.float64).reshape(-1, 2)
+
+    @property
+    def garment_types(self) -> list[GarmentType]:
+        return [r.garment_type for r in self.records]
+
+    @property
+    def variations(self) -> list[int]:
+        return [int(r.variation) for r in self.records]
+
+    @property
+    def image_paths(self) -> list[Path]:
+        return [r.image_path for r in self.records]
+
+
+def predict_landmarks(
+    aligner: Aligner,
+    records: Sequence[LandmarkRecord],
+    batch_size: int = 32,
+    use_joints: bool = False,
+    progress: bool = True,
+) -> AlignerPredictions:
+    """Run ``aligner`` on each record's labelled crop and keep its points per stage and visibility."""
+    records = list(records)
+    stages: list[np.ndarray] = []  # per garment: (S, 8, 2)
+    visibility, boxes = [], []
+    for start in tqdm(range(0, len(records), batch_size), desc="evaluate", unit="batch", disable=not progress):
+        chunk = records[start : start + batch_size]
+        crops = label_crops(chunk, use_joints)
+        for landmarks, transform in zip(aligner.align_crops(crops), crops.letterboxes):
+            points = landmarks.stage_points if landmarks.stage_points is not None else landmarks.points[None]
+            stages.append(np.asarray(points, np.float32).reshape(-1, 8, 2))
+            visibility.append(np.asarray(landmarks.visibility, np.int64))
+            boxes.append(transform.box)
+    if stages and len({s.shape[0] for s in stages}) != 1:
+        raise ValueError(f"{aligner.info.key} returned a different number of cascade stages for different garments")
+    stage_points = np.stack(stages, axis=1) if stages else np.zeros((1, 0, 8, 2), np.float32)
+    return AlignerPredictions(
+        records=records,
+        stage_points=stage_points,
+        visibility=np.stack(visibility) if visibility else np.zeros((0, 8), np.int64),
+        boxes=boxes,
+    )
+
+
+def aligner_metrics(predictions: AlignerPredictions) -> dict:
+    """NE per cascade stage, per garment type, and visibility accuracy (the ``evaluate aligner`` figures)."""
+    target, sizes = predictions.target, predictions.sizes
+    visible = predictions.target_visibility == Visibility.VISIBLE
+    result = {}
+    for s, points in enumerate(predictions.stage_points):
+        result[f"ne_stage{s + 1}"] = _round(mean_ne(per_image_ne(points, target, visible, sizes)))
+    result["ne"] = result[f"ne_stage{len(predictions.stage_points)}"]
+    last = per_image_ne(predictions.points, target, visible, sizes)
+    types = np.array([t.value for t in predictions.garment_types])
+    for garment_type in GarmentType:
+        chosen = types == garment_type.value
+        if chosen.any():
+            result[f"ne_{garment_type.value}"] = _round(mean_ne(last[chosen]))
+    result["visibility_accuracy"] = round(visibility_accuracy(predictions), 5)
+    result["garments"] = len(predictions.records)
+    return result
+
+
+def visibility_accuracy(predictions: AlignerPredictions) -> float:
+    """Share of the slots the garment types have whose visibility code the aligner got right."""
+    has_slot = np.stack([slot_mask(t) for t in predictions.garment_types]) if predictions.records else np.zeros((0, 8), bool)
+    correct = (predictions.visibility == predictions.target_visibility) & has_slot
+    return float(correct.sum() / max(int(has_slot.sum()), 1))
 
 
 def evaluate_aligner(
@@ -28,30 +132,7 @@ def evaluate_aligner(
     progress: bool = True,
 ) -> dict:
     """NE per cascade stage, per garment type, and visibility accuracy over ``records``."""
-    stage_errors: list[list[float]] = []
-    per_type: dict[str, list[float]] = {t.value: [] for t in GarmentType}
-    correct = total = 0
-    for start in tqdm(range(0, len(records), batch_size), desc="evaluate", unit="batch", disable=not progress):
-        chunk = records[start : start + batch_size]
-        crops = label_crops(chunk, use_joints)
-        for record, landmarks, transform in zip(chunk, aligner.align_crops(crops), crops.letterboxes):
-            visible = record.visibility == Visibility.VISIBLE
-            stages = landmarks.stage_points if landmarks.stage_points is not None else landmarks.points[None]
-            for s, points in enumerate(stages):
-                if len(stage_errors) <= s:
-                    stage_errors.append([])
-                box = transform.box
-                stage_errors[s].append(normalised_error(points, record.points, visible, box.width, box.height))
-            per_type[record.garment_type.value].append(stage_errors[-1][-1])
-            has_slot = slot_mask(record.garment_type)
-            correct += int((landmarks.visibility == record.visibility)[has_slot].sum())
-            total += int(has_slot.sum())
-    result = {f"ne_stage{s + 1}": _mean(errors) for s, errors in enumerate(stage_errors)}
-    result["ne"] = result[f"ne_stage{len(stage_errors)}"]
-    result.update({f"ne_{name}": _mean(errors) for name, errors in per_type.items() if errors})
-    result["visibility_accuracy"] = round(correct / max(total, 1), 5)
-    result["garments"] = len(records)
-    return result
+    return aligner_metrics(predict_landmarks(aligner, records, batch_size, use_joints, progress))
 
 
 def label_crops(records: Sequence, use_joints: bool = False) -> GarmentCrops:
@@ -64,6 +145,5 @@ def label_crops(records: Sequence, use_joints: bool = False) -> GarmentCrops:
     return GarmentCrops.concat(parts)
 
 
-def _mean(values: list[float]) -> float:
-    values = [v for v in values if not np.isnan(v)]
-    return round(float(np.mean(values)), 5) if values else float("nan")
+def _round(value: float) -> float:
+    return round(value, 5) if not np.isnan(value) else float("nan")

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from engine.models.cascade import CascadeConfig, CascadeHeads, CascadeOutput
 from engine.training.landmark_set import LandmarkSet, normalised_errors
-from engine.training.loop import fit, named_validation
+from engine.training.loop import RunControl, fit, named_validation
 from engine.types import Visibility
 
 # Occluded slots have labelled positions too, but estimated ones: they count, with less weight.
@@ -55,6 +55,7 @@ def train_aligner(
     validation: dict[str, LandmarkSet] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    control: RunControl | None = None,
 ) -> tuple[CascadeHeads, list[dict]]:
     """Train fresh heads; returns them (eval mode) and one history row per epoch."""
     torch.manual_seed(config.seed)
@@ -71,7 +72,7 @@ def train_aligner(
 
     validate = named_validation(validation, evaluate_landmark_set, config.device)
     history = fit(heads, batches, steps_per_epoch, loss_fn, config.epochs, config.lr, config.weight_decay,
-                  config.seed, validate, progress, log)
+                  config.seed, validate, progress, log, control)
     return heads, history
 
 

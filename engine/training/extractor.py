@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from engine.evaluation.retrieval import top_k_hit_rates
 from engine.models.fashionnet import FashionNetConfig, FashionNetHeads
 from engine.training.features import FeatureMaps, encode_canvases, select
-from engine.training.loop import fit, named_validation
+from engine.training.loop import RunControl, fit, named_validation
 from engine.training.samples import Augmentation, record_samples
 from engine.types import Visibility
 
@@ -138,6 +138,7 @@ def train_extractor(
     validation: dict[str, EmbeddingSet] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    control: RunControl | None = None,
 ) -> tuple[FashionNetHeads, list[dict]]:
     torch.manual_seed(config.seed)
     heads = FashionNetHeads(config.model).to(config.device)
@@ -158,7 +159,7 @@ def train_extractor(
 
     validate = named_validation(validation, evaluate_embedding_set, config.device)
     history = fit(heads, batches, steps_per_epoch, loss_fn, config.epochs, config.lr, config.weight_decay,
-                  config.seed, validate, progress, log)
+                  config.seed, validate, progress, log, control)
     return heads, history
 
 

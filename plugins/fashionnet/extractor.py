@@ -74,7 +74,8 @@ class FashionNetExtractor(Extractor):
         names = self.category_names or [f"category_{i}" for i in range(len(category_probs))]
         scores = {name: float(p) for name, p in zip(names, category_probs)}
         attribute_names = self.attribute_names or [f"attribute_{i}" for i in range(len(attribute_probs))]
-        attributes = {n: float(p) for n, p in zip(attribute_names, attribute_probs) if p >= ATTRIBUTE_THRESHOLD}
+        attribute_scores = {n: float(p) for n, p in zip(attribute_names, attribute_probs)}
+        attributes = {n: p for n, p in attribute_scores.items() if p >= ATTRIBUTE_THRESHOLD}
         type_scores: dict[str, float] = {}
         for garment_type, p in zip(self.category_garment_types, category_probs):
             type_scores[garment_type] = type_scores.get(garment_type, 0.0) + float(p)
@@ -84,5 +85,6 @@ class FashionNetExtractor(Extractor):
             category=max(scores, key=scores.get) if scores else None,
             category_scores=scores,
             attributes=dict(sorted(attributes.items(), key=lambda kv: -kv[1])),
+            attribute_scores=attribute_scores,
             garment_type_scores=type_scores,
         )

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from engine.data.sources import consumer_to_shop
+from engine.data.sources import retrieval_set
 
 
 def engine(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -15,7 +15,7 @@ def engine(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def test_run_writes_overlay_and_json(tiny_c2s, tmp_path):
-    photo = consumer_to_shop(tiny_c2s).images[0].image_path
+    photo = retrieval_set(tiny_c2s).images[0].image_path
     result = engine("run", str(photo), "--overlay", str(tmp_path / "o.png"), "--json", str(tmp_path / "o.json"),
                     "--detector", "full_image", "--hint", "full", "--device", "cpu")
     assert result.returncode == 0, result.stderr
@@ -48,7 +48,7 @@ def test_plugins_lists_the_built_ins_as_json():
 def test_user_errors_are_one_clear_line(args, message, tiny_c2s, tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     values = {
-        "photo": str(consumer_to_shop(tiny_c2s).images[0].image_path),
+        "photo": str(retrieval_set(tiny_c2s).images[0].image_path),
         "broken": str(tmp_path / "broken.jpg"),
         "missing": str(tmp_path / "nope.jpg"),
         "tmp": str(tmp_path),

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from engine.data.sources import consumer_to_shop
+from engine.data.sources import retrieval_set
 from engine.imageio import load_image
 from engine.models.efficientnet_lite import EfficientNetLite
 from engine.pipeline import Pipeline
@@ -20,7 +20,7 @@ def pipeline():
 
 @pytest.fixture(scope="module")
 def shop_image(tiny_c2s):
-    image = next(i for i in consumer_to_shop(tiny_c2s).images if i.source == "shop")
+    image = next(i for i in retrieval_set(tiny_c2s).images if i.source == "shop")
     return image, load_image(image.image_path)
 
 
@@ -53,7 +53,7 @@ def test_the_backbone_runs_once_per_batch_when_aligner_and_extractor_share_it(pi
 
 
 def test_batch_of_photos_matches_one_by_one(pipeline, tiny_c2s):
-    images = [load_image(i.image_path) for i in consumer_to_shop(tiny_c2s).images[:3]]
+    images = [load_image(i.image_path) for i in retrieval_set(tiny_c2s).images[:3]]
     together = pipeline.run_batch(images)
     alone = [pipeline.run(image) for image in images]
     for a, b in zip(together, alone):

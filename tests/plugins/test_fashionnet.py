@@ -6,7 +6,7 @@ import pytest
 
 from engine import registry
 from engine.contracts import GarmentCrops, Role
-from engine.data.sources import consumer_to_shop
+from engine.data.sources import retrieval_set
 from engine.imageio import load_image
 from engine.types import Detection, Landmarks, Visibility
 
@@ -18,7 +18,7 @@ def extractor():
 
 @pytest.fixture(scope="module")
 def crops_and_landmarks(tiny_c2s):
-    images = consumer_to_shop(tiny_c2s).images[:6]
+    images = retrieval_set(tiny_c2s).images[:6]
     crops = GarmentCrops.concat(
         [GarmentCrops.from_detections(load_image(i.image_path), [Detection(i.box, i.garment_type, 1.0)]) for i in images]
     )

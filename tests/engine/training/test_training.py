@@ -7,7 +7,7 @@ import numpy as np
 
 from engine.checkpoints import load_checkpoint, save_checkpoint
 from engine.contracts import GarmentCrops
-from engine.data.sources import consumer_to_shop, landmark_records
+from engine.data.sources import landmark_records, retrieval_set
 from engine.imageio import load_image
 from engine.models.cascade import CascadeConfig
 from engine.models.fashionnet import FashionNetConfig
@@ -40,7 +40,7 @@ def test_aligner_training_lowers_the_loss_and_its_checkpoint_loads_into_the_plug
 
 
 def test_extractor_training_lowers_the_loss(tiny_c2s, tmp_path):
-    data = consumer_to_shop(tiny_c2s)
+    data = retrieval_set(tiny_c2s)
     records = [i for i in data.images if i.points is not None]
     train_set = build_embedding_set(records, copies=1, landmark_noise=0.01, progress=False)
     model = FashionNetConfig(num_categories=len(data.category_names), num_attributes=len(data.attribute_names),

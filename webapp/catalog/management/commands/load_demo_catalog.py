@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from engine.data.sources import consumer_to_shop
+from engine.data.sources import retrieval_set
 from engine.data.synthetic import generate_consumer2shop
 from engine.data.synthetic.textures import COLOUR_NAMES
 from webapp.catalog import imports
@@ -56,7 +56,7 @@ class Command(BaseCommand):
 
 def _dress_up(rows, source, rng: random.Random) -> None:
     """Give each demo item what a real shop has: a readable title, a brand, a price, attributes."""
-    data = consumer_to_shop(source)
+    data = retrieval_set(source)
     attributes_of = {}
     for image in data.images:
         if image.source == "shop" and image.attributes is not None and data.attribute_names:
