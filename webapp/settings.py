@@ -222,3 +222,5 @@ LOGGING = {
 
 # Server folders the admin may import images from (comma-separated); nothing else is readable through it.
 STREETSHOP_IMPORT_ROOTS = [Path(p) for p in env_list("STREETSHOP_IMPORT_ROOTS", str(VAR_DIR / "imports"))]
+# Model quality reports shown in the admin: python -m engine report aligner|extractor DATA --out <this>/<name>
+STREETSHOP_REPORTS_DIR = Path(os.environ.get("STREETSHOP_REPORTS_DIR", VAR_DIR / "reports"))

@@ -117,12 +117,21 @@ class Stage1Head(nn.Module):
         size = s8.shape[-1]
         x = s8 + F.interpolate(self.lateral_s16(features["s16"]), size=size, mode="bilinear", align_corners=False)
         x = x + F.interpolate(self.lateral_s32(features["s32"]), size=size, mode="bilinear", align_corners=False)
-        extras = [type_onehot[:, :, None, None].expand(-1, -1, size, size)]
-        if self.use_joints:
-            extras.append(joint_heatmaps(joints, x.shape[0], size, x.device))
-        x = self.fuse(torch.cat([x, *extras], dim=1))
+        x = torch.cat([x, type_onehot[:, :, None, None].expand(-1, -1, size, size)], dim=1)
+        if self.use_joints and joints is not None:
+            x = self.fuse(torch.cat([x, joint_heatmaps(joints, x.shape[0], size, x.device)], dim=1))
+        elif self.use_joints:
+            x = self._fuse_without_joints(x)
+        else:
+            x = self.fuse(x)
         points, probs = soft_argmax(self.heatmap(x))
         return points, probs, x
+
+    def _fuse_without_joints(self, x: torch.Tensor) -> torch.Tensor:
+        """``fuse`` with all-zero joint maps, without making them: their weights would multiply zeros."""
+        conv, norm, relu = self.fuse[0]
+        first = F.conv2d(x, conv.weight[:, : x.shape[1]], conv.bias, padding=conv.padding)
+        return self.fuse[1:](relu(norm(first)))
 
 
 class VisibilityHead(nn.Module):
@@ -252,6 +261,22 @@ class RefineStage(nn.Module):
         delta = self.mlp(torch.cat([local, points, slots, types], dim=-1))
         # A stage corrects within a few times its sampling radius, never jumps across the crop.
         return points + torch.tanh(delta) * (3 * self.radius)
+
+
+class CascadeInference(nn.Module):
+    """``CascadeHeads`` with tensors in and out (for engine.models.tracing): the plugin's inference path.
+
+    (s4, s8, s16, s32, garment types, photo edges[, joints]) -> (stage points (N, S, 8, 2), visibility logits).
+    """
+
+    def __init__(self, heads: "CascadeHeads") -> None:
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, s4, s8, s16, s32, garment_types, photo_edges, joints=None):
+        features = {"s4": s4, "s8": s8, "s16": s16, "s32": s32}
+        output = self.heads(features, garment_types, joints, photo_edges)
+        return torch.stack(output.stage_points, dim=1), output.visibility_logits
 
 
 class CascadeHeads(nn.Module):

@@ -126,3 +126,18 @@ class FashionNetHeads(nn.Module):
             category_logits=self.category(pixels if self.config.category_from_pixels else fused),
             attribute_logits=self.attributes(fused),
         )
+
+
+class FashionNetInference(nn.Module):
+    """``FashionNetHeads`` with tensors in and out (for engine.models.tracing): the plugin's inference path.
+
+    (s8, s16, s32, points, visible, garment types) -> (embedding, category logits, attribute logits).
+    """
+
+    def __init__(self, heads: FashionNetHeads) -> None:
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, s8, s16, s32, points, visible, garment_types):
+        output = self.heads({"s8": s8, "s16": s16, "s32": s32}, points, visible, garment_types)
+        return output.embedding, output.category_logits, output.attribute_logits

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from engine.models.efficientnet_lite import EfficientNetLite, shared_backbone
+from engine.models.efficientnet_lite import EfficientNetLite, shared_feature_maps
 
 FeatureMaps = dict[str, torch.Tensor]
 
@@ -23,12 +23,15 @@ def encode_canvases(
     backbone: EfficientNetLite | None = None,
 ) -> FeatureMaps:
     """(N, S, S, 3) uint8 canvases -> {"s8", "s16", "s32"} maps on the CPU in ``dtype``."""
-    backbone = backbone or shared_backbone(device)
+    if backbone is None:
+        feature_maps = shared_feature_maps(device)
+    else:
+        feature_maps = lambda batch: backbone.forward_features(backbone.normalise(batch))  # noqa: E731
     chunks: dict[str, list[torch.Tensor]] = {}
     batches = range(0, len(canvases), batch_size)
     for start in tqdm(batches, desc="backbone", unit="batch", disable=not progress):
         batch = torch.from_numpy(np.ascontiguousarray(canvases[start : start + batch_size])).to(device)
-        maps = backbone.forward_features(backbone.normalise(batch))
+        maps = feature_maps(batch)
         for name, value in maps.items():
             chunks.setdefault(name, []).append(value.to("cpu", dtype))
     if not chunks:

@@ -9,7 +9,8 @@ import torch
 
 from engine.checkpoints import load_checkpoint, read_metadata, weights_version
 from engine.contracts import Aligner, GarmentCrops, PluginInfo, Role
-from engine.models.cascade import CascadeConfig, CascadeHeads
+from engine.models.cascade import CascadeConfig, CascadeHeads, CascadeInference
+from engine.models.tracing import TracedInference
 from engine.training.features import encode_canvases
 from engine.types import GARMENT_TYPES, NUM_JOINTS, Landmarks, Visibility, slot_mask
 
@@ -38,6 +39,7 @@ class CascadeCnnAligner(Aligner):
         self.heads = CascadeHeads(CascadeConfig(**{**model, "refine_radii": tuple(model["refine_radii"])}))
         self.heads.load_state_dict(state)
         self.heads.to(device).eval()
+        self._inference = TracedInference(CascadeInference(self.heads))
 
     def compute_features(self, crops: GarmentCrops) -> Any:
         return encode_canvases(crops.canvases, self.device)
@@ -49,10 +51,14 @@ class CascadeCnnAligner(Aligner):
         features = features if features is not None else self.compute_features(crops)
         features = {k: v.to(self.device, torch.float32) for k, v in features.items()}
         types = torch.tensor([GARMENT_TYPES.index(t) for t in crops.garment_types], device=self.device)
-        edges = torch.from_numpy(crops.photo_edges).to(self.device) if crops.photo_edges is not None else None
-        output = self.heads(features, types, self._joints(crops), edges)
-        stage_points = torch.stack(output.stage_points, dim=1).cpu().numpy()  # (N, S, 8, 2)
-        visibility_probs = output.visibility_logits.softmax(-1).cpu().numpy()
+        edges = (
+            torch.from_numpy(crops.photo_edges) if crops.photo_edges is not None else torch.zeros(len(crops), 4)
+        ).to(self.device)  # zeros: the head's own default when the photo sides are unknown
+        joints = self._joints(crops)
+        tensors = (features["s4"], features["s8"], features["s16"], features["s32"], types, edges)
+        stage_points, visibility_logits = self._inference(*tensors, *([joints] if joints is not None else []))
+        stage_points = stage_points.cpu().numpy()  # (N, S, 8, 2)
+        visibility_probs = visibility_logits.softmax(-1).cpu().numpy()
         return [
             self._to_landmarks(stage_points[i], visibility_probs[i], crops, i) for i in range(len(crops))
         ]

@@ -9,7 +9,8 @@ import torch
 
 from engine.checkpoints import load_checkpoint, read_metadata, weights_version
 from engine.contracts import Extractor, GarmentCrops, PluginInfo, Role
-from engine.models.fashionnet import FashionNetConfig, FashionNetHeads
+from engine.models.fashionnet import FashionNetConfig, FashionNetHeads, FashionNetInference
+from engine.models.tracing import TracedInference
 from engine.training.features import encode_canvases
 from engine.types import GARMENT_TYPES, Embedding, Landmarks, Visibility
 
@@ -42,6 +43,7 @@ class FashionNetExtractor(Extractor):
         self.heads = FashionNetHeads(FashionNetConfig(**config["model"]))
         self.heads.load_state_dict(state)
         self.heads.to(device).eval()
+        self._inference = TracedInference(FashionNetInference(self.heads))
         self.category_names: list[str] = config.get("category_names") or []
         self.attribute_names: list[str] = config.get("attribute_names") or []
         self.category_garment_types: list[str] = config.get("category_garment_types") or []
@@ -62,12 +64,13 @@ class FashionNetExtractor(Extractor):
         points = np.stack([t.to_normalised(l.points) for t, l in zip(crops.letterboxes, landmarks)])
         visible = np.stack([l.visibility == Visibility.VISIBLE for l in landmarks])
         types = torch.tensor([GARMENT_TYPES.index(t) for t in crops.garment_types], device=self.device)
-        output = self.heads(
-            features, torch.from_numpy(points).to(self.device), torch.from_numpy(visible).to(self.device), types
+        embedding, category_logits, attribute_logits = self._inference(
+            features["s8"], features["s16"], features["s32"],
+            torch.from_numpy(points).to(self.device), torch.from_numpy(visible).to(self.device), types,
         )
-        vectors = output.embedding.cpu().numpy().astype(np.float32)
-        categories = output.category_logits.softmax(-1).cpu().numpy()
-        attributes = output.attribute_logits.sigmoid().cpu().numpy()
+        vectors = embedding.cpu().numpy().astype(np.float32)
+        categories = category_logits.softmax(-1).cpu().numpy()
+        attributes = attribute_logits.sigmoid().cpu().numpy()
         return [self._embedding(vectors[i], categories[i], attributes[i]) for i in range(len(crops))]
 
     def _embedding(self, vector: np.ndarray, category_probs: np.ndarray, attribute_probs: np.ndarray) -> Embedding:

@@ -46,6 +46,7 @@ def test_the_backbone_runs_once_per_batch_when_aligner_and_extractor_share_it(pi
         return original(self, x)
 
     monkeypatch.setattr(EfficientNetLite, "forward_features", counting)
+    monkeypatch.setenv("STREETSHOP_TRACE", "0")  # eager modules, so the Python forward is what runs
     assert pipeline.shares_backbone
     _, image = shop_image
     pipeline.run(image, hint=GarmentType.UPPER)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.http import HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
-from webapp.catalog import services
+from webapp.catalog import reports, services
 from webapp.catalog.forms import ImportForm
 from webapp.catalog.models import Category, IndexState, Job, JobError, Product, ProductImage
 from webapp.catalog.previews import landmark_preview
@@ -62,6 +63,10 @@ class ProductAdmin(admin.ModelAdmin):
         extra = [
             path("import/", self.admin_site.admin_view(self.import_view), name="catalog_product_import"),
             path("reindex-all/", self.admin_site.admin_view(self.reindex_all_view), name="catalog_product_reindex_all"),
+            path("reports/", self.admin_site.admin_view(self.reports_view), name="catalog_product_reports"),
+            path("reports/<str:name>/", self.admin_site.admin_view(self.reports_view), name="catalog_product_report"),
+            path("reports/<str:name>/<str:filename>", self.admin_site.admin_view(self.report_image_view),
+                 name="catalog_product_report_image"),
         ]
         return extra + super().get_urls()
 
@@ -109,6 +114,28 @@ class ProductAdmin(admin.ModelAdmin):
         return render(request, "admin/catalog/import.html",
                       {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
                        "title": "Import products"})
+
+    def reports_view(self, request, name: str | None = None):
+        """The model quality reports: the list, and one report rendered (how to read it is in each report)."""
+        html = None
+        if name is not None:
+            html = reports.render_report(
+                name, lambda report, file: reverse("admin:catalog_product_report_image", args=[report, file])
+            )
+            if html is None:
+                raise Http404(f"no report named {name!r}")
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Model reports",
+            "reports": reports.list_reports(), "reports_dir": reports.reports_dir(), "current": name,
+            "report_html": mark_safe(html) if html else None,  # noqa: S308 - rendered from escaped Markdown
+        }
+        return render(request, "admin/catalog/reports.html", context)
+
+    def report_image_view(self, request, name: str, filename: str):
+        path = reports.report_image(name, filename)
+        if path is None:
+            raise Http404("no such plot")
+        return FileResponse(open(path, "rb"), content_type="image/png")
 
     def _set_active(self, request, queryset, active: bool):
         # save() per product so that the signal pushes the flag to the vector index
