@@ -430,6 +430,17 @@ class CatalogIndex:
         """Every image id in the collection, sorted (to check it against the database)."""
         return sorted(int(row["image_id"]) for row in self._scan("", ["image_id"]))
 
+    def rows(self, fields: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every row of the collection with the given fields (default: all but the vector;
+        ``image_id`` always included), paged and strongly consistent: to compare the index
+        with the database."""
+        fields = SCALAR_FIELDS if fields is None else tuple(fields)
+        unknown = [name for name in fields if name not in ROW_FIELDS]
+        if unknown:
+            raise InvalidIndexInput(f"unknown index field(s) {', '.join(unknown)}: use some of {', '.join(ROW_FIELDS)}")
+        output_fields = list(dict.fromkeys(["image_id", *fields]))
+        return self._scan("", output_fields, consistency_level="Strong")
+
     def get_embeddings(self, image_ids: Iterable[int]) -> dict[int, np.ndarray]:
         """Stored vectors by image id (ids not in the index are absent from the result)."""
         found: dict[int, np.ndarray] = {}
@@ -703,10 +714,10 @@ class CatalogIndex:
             consistency_level="Strong", **self._rpc(),
         )])
 
-    def _scan(self, expr: str, output_fields: list[str]) -> Iterator[dict[str, Any]]:
+    def _scan(self, expr: str, output_fields: list[str], **options: Any) -> Iterator[dict[str, Any]]:
         """All rows matching ``expr`` (paged by the query iterator, so no result-size cap)."""
         iterator = self._call("scan", lambda c: c.query_iterator(
-            self._target(), batch_size=1000, filter=expr, output_fields=output_fields, **self._rpc(),
+            self._target(), batch_size=1000, filter=expr, output_fields=output_fields, **options, **self._rpc(),
         ))
         try:
             while batch := self._call("scan", lambda c: iterator.next()):
@@ -723,6 +734,7 @@ class CatalogIndex:
 # ----------------------------------------------------------------------------- module helpers
 
 ROW_FIELDS = ("image_id", "product_id", "garment_type", "category", "active", "embedding")
+SCALAR_FIELDS = ("image_id", "product_id", "garment_type", "category", "active")
 REGISTRY = "streetshop_index_registry"
 REGISTRY_FIELDS = ["collection", "extractor_name", "extractor_version", "dim", "metric", "created_at_ms"]
 
