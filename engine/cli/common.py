@@ -18,3 +18,16 @@ def resolve_device(name: str) -> str:
 def command_line() -> str:
     """The command as the user typed it, for checkpoints and model cards."""
     return "python -m engine " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def crop_pipeline(args):
+    """The aligner and extractor the arguments name (or the configured ones), for ready garment crops."""
+    from engine import registry
+    from engine.pipeline import Pipeline
+
+    device = resolve_device(args.device)
+    return Pipeline(
+        detector=None,
+        aligner=registry.load_plugin("aligner", args.aligner, device=device),
+        extractor=registry.load_plugin("extractor", args.extractor, device=device),
+    )

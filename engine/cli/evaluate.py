@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.cli.common import command_line, resolve_device
+from engine.cli.common import command_line, crop_pipeline, resolve_device
 
 
 def add_parser(sub) -> None:
@@ -49,17 +49,10 @@ def _evaluate_aligner(args) -> int:
 
 
 def _evaluate_extractor(args) -> int:
-    from engine import registry
     from engine.data.sources import retrieval_set
     from engine.evaluation.extractor import evaluate_extractor
-    from engine.pipeline import Pipeline
 
-    device = resolve_device(args.device)
-    pipeline = Pipeline(
-        detector=None,
-        aligner=registry.load_plugin("aligner", args.aligner, device=device),
-        extractor=registry.load_plugin("extractor", args.extractor, device=device),
-    )
+    pipeline = crop_pipeline(args)
     metrics = evaluate_extractor(pipeline, retrieval_set(args.data), args.split, args.landmarks, progress=not args.quiet)
     source = pipeline.aligner.info.key if args.landmarks == "aligner" else "labels"
     name = f"extractor on {args.data}" + (f" ({args.split})" if args.split else "") + f", landmarks from {source}"

@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from engine.cli.common import command_line, resolve_device
+from engine.cli.common import command_line, crop_pipeline, resolve_device
 
 
 def add_parser(sub) -> None:
@@ -75,18 +75,11 @@ def _report_aligner(args) -> int:
 
 
 def _report_extractor(args) -> int:
-    from engine import registry
     from engine.data.sources import retrieval_set
     from engine.evaluation.extractor import score_extractor
     from engine.evaluation.report import Provenance, write_extractor_report
-    from engine.pipeline import Pipeline
 
-    device = resolve_device(args.device)
-    pipeline = Pipeline(
-        detector=None,
-        aligner=registry.load_plugin("aligner", args.aligner, device=device),
-        extractor=registry.load_plugin("extractor", args.extractor, device=device),
-    )
+    pipeline = crop_pipeline(args)
     from engine.data.inshop import INSHOP_BBOX, read_inshop
     from engine.evaluation.extractor import score_inshop
     from engine.milvus_server import MilvusServerError
