@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from engine.imageio import CheckedUpload, ImageError, check_upload
+from engine.imageio import CheckedUpload, ImageError, check_upload, too_large
 
 
 def checked_photo(upload) -> CheckedUpload:
@@ -12,6 +12,6 @@ def checked_photo(upload) -> CheckedUpload:
         raise ImageError("no photo in the request: send it as the multipart field 'image'")
     limit = settings.STREETSHOP_MAX_UPLOAD_BYTES
     if upload.size is not None and upload.size > limit:
-        raise ImageError(f"the file is {upload.size / 1e6:.1f} MB, more than the {limit / 1e6:.0f} MB allowed")
+        raise too_large(upload.size, limit)
     data = upload.read(limit + 1)
     return check_upload(data, max_bytes=limit)

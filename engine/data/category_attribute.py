@@ -306,6 +306,10 @@ def _read_attribute_labels(path: Path, attribute_names: Sequence[str]) -> tuple[
     if layout == "attr_img_columns":
         _check_attribute_columns(path, read_header(path)[1:], attribute_names)
     count = _row_count(path)
+    # Each row holds at least a name and A labels of two characters: more rows than that cannot fit.
+    most = path.stat().st_size // (2 * max(num_attributes, 1) + 2)
+    if count > most:
+        raise ValueError(f"{path}, line 1: says {count} rows, but a file of {path.stat().st_size} bytes holds at most {most}")
     matrix = np.zeros((count, num_attributes), np.int8)
     row_of: dict[str, int] = {}
     for line_number, tokens in _stream_rows(path, count):
@@ -349,9 +353,12 @@ def _row_count(path: Path) -> int:
     with path.open() as handle:
         first = handle.readline()
     try:
-        return int(first.strip())
+        count = int(first.strip())
     except ValueError:
         raise ValueError(f"{path}, line 1: expected the number of rows, got {first.rstrip()!r}") from None
+    if count < 0:
+        raise ValueError(f"{path}, line 1: the number of rows cannot be negative, got {count}")
+    return count
 
 
 def _stream_rows(path: Path, count: int) -> Iterator[tuple[int, list[str]]]:

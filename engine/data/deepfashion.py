@@ -241,8 +241,8 @@ def read_consumer2shop(root: "str | Path") -> Consumer2ShopSet:
                 images[name].variation, images[name].points, images[name].visibility = variation, points, visibility
     category_names = category_types = attribute_names = attribute_types = None
     if (root / CATEGORY_CLOTH).exists():
-        category_names, codes = _read_name_list(root / CATEGORY_CLOTH)
-        category_types = [GarmentType.from_fld_code(code) for code in codes]
+        category_names, codes, lines = _read_name_list(root / CATEGORY_CLOTH)
+        category_types = [_parse_garment_type(root / CATEGORY_CLOTH, line, str(code)) for line, code in zip(lines, codes)]
         if (root / CATEGORY_IMG).exists():
             path = root / CATEGORY_IMG
             for line_number, tokens in _table_rows(path, min_columns=2):
@@ -252,7 +252,7 @@ def read_consumer2shop(root: "str | Path") -> Consumer2ShopSet:
                 if tokens[0] in images:
                     images[tokens[0]].category = label - 1
     if (root / ATTR_CLOTH).exists():
-        attribute_names, attribute_types = _read_name_list(root / ATTR_CLOTH)
+        attribute_names, attribute_types, _ = _read_name_list(root / ATTR_CLOTH)
         if (root / ATTR_IMG).exists():
             path = root / ATTR_IMG
             for line_number, tokens in _table_rows(path, min_columns=2):
@@ -413,13 +413,15 @@ def _read_partition_file(path: Path) -> dict[str, str]:
     return partition
 
 
-def _read_name_list(path: Path) -> tuple[list[str], list[int]]:
-    """Category / attribute list: the name may hold spaces (DeepFashion's attributes do); the type is last."""
-    names, codes = [], []
+def _read_name_list(path: Path) -> tuple[list[str], list[int], list[int]]:
+    """Category / attribute list: names (which may hold spaces, as DeepFashion's attributes do), the type
+    code that ends each row, and each row's line number (for errors about it)."""
+    names, codes, lines = [], [], []
     for line_number, tokens in _table_rows(path, min_columns=2):
         names.append(" ".join(tokens[:-1]))
         codes.append(_parse_int(path, line_number, tokens[-1], "type"))
-    return names, codes
+        lines.append(line_number)
+    return names, codes, lines
 
 
 def _table_rows(path: Path, min_columns: int) -> Iterable[tuple[int, list[str]]]:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Mapping
 
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -96,6 +97,13 @@ def _store_row(row: ProductRow, images: Mapping[str, Path]) -> list[int]:
             files.append((name, check_upload(Path(path).read_bytes())))
         except (ImageError, OSError) as error:
             raise RowProblem(f"image {name!r}: {error}") from None
+    try:
+        return _store_product(row, files)
+    except (SuspiciousFileOperation, OSError) as error:  # rolled back; one row never stops the import
+        raise RowProblem(f"the images could not be stored ({error}); check the SKU {row.sku!r}") from None
+
+
+def _store_product(row: ProductRow, files) -> list[int]:
     with transaction.atomic():
         product = _upsert_product(row)
         known = set(product.images.values_list("source_name", flat=True))
