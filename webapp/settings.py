@@ -156,8 +156,17 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": 600,
+        # An unacknowledged message (its worker killed) comes back after this many seconds. It must exceed
+        # the longest task plus its retry countdown, or a slow task that is still running is delivered a
+        # second time (a whole-catalog re-index takes long). A killed worker's searches and images do not
+        # wait for it: their database leases run out within a minute and workers.recovery queues them again.
+        "visibility_timeout": int(os.environ.get("STREETSHOP_BROKER_VISIBILITY_S", 2 * 3600)),
         "global_keyprefix": os.environ.get("STREETSHOP_REDIS_PREFIX", ""),
+        # Publishing retries the connection quickly and gives up after CELERY_BROKER_CONNECTION_TIMEOUT
+        # (kombu's default 2 s steps made a 3 s timeout take 6 s before the upload could answer 503).
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 1,
     }
     CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": os.environ.get("STREETSHOP_REDIS_PREFIX", "")}
 else:

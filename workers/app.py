@@ -6,15 +6,20 @@ a forked parent, so the prefork pool is CUDA-safe.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_ready
 from kombu import Exchange, Queue
+
+from workers import policy
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
+logger = logging.getLogger(__name__)
 app = Celery("streetshop")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
@@ -25,19 +30,36 @@ app.conf.update(
         "workers.tasks.index_images": {"queue": "gpu", "routing_key": "gpu"},
         "workers.tasks.reindex_catalog": {"queue": "gpu", "routing_key": "gpu"},
     },
-    # A task is acknowledged when it has finished, so a killed worker's task is delivered again.
+    # A task is acknowledged when it has finished, and a pool child killed mid-task (WorkerLostError)
+    # puts its message back, so the task is delivered again. A whole worker killed is covered by the
+    # leases in the database and workers.recovery (run below when a worker starts, and on the beat).
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
+    # Results and errors live in the database: no result backend round trip (with Redis down, its
+    # reconnect loop would hold a shopper's upload for 20 s before failing with a RuntimeError).
+    task_ignore_result=True,
     task_serializer="json",
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     beat_schedule={
         "purge-old-searches": {"task": "workers.tasks.purge_old_searches", "schedule": 3600.0},
+        "recover-lost-work": {"task": "workers.tasks.recover_lost_work", "schedule": policy.recovery_interval_s(),
+                              "options": {"expires": policy.recovery_interval_s()}},
     },
 )
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+
+
+@worker_ready.connect
+def recover_when_a_worker_starts(sender=None, **kwargs) -> None:
+    """A worker that starts queues again what a killed one left behind (its leases ran out)."""
+    try:
+        app.send_task("workers.tasks.recover_lost_work", queue="default", routing_key="default", retry=False,
+                      ignore_result=True)
+    except Exception as error:  # noqa: BLE001 - the beat runs the recovery again later
+        logger.warning("could not queue the recovery of lost work: %s", error)
 
 
 def worker_command(queues: str = "gpu,default", concurrency: int = 1, loglevel: str = "INFO",

@@ -1,6 +1,7 @@
 """Security settings and protections: headers, HTTPS cookies, DEBUG, the secret key, CSRF, upload throttling."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
@@ -78,3 +80,40 @@ def test_anonymous_uploads_are_throttled(monkeypatch):
     assert answers[2] == 429
     assert client.get("/api/v1/products").status_code == 200  # reading the catalog is not throttled
     cache.clear()
+
+
+def test_an_unreachable_cache_does_not_turn_uploads_into_server_errors(monkeypatch):
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(UploadThrottle, "cache", type("DownCache", (), {"get": down, "set": down})())
+    response = APIClient().post("/api/v1/searches", {"image": b"not an image"}, format="multipart")
+    assert response.status_code == 400  # judged on its bytes, as if the throttle were not there
+
+
+def test_shoppers_photos_are_deleted_after_the_retention_period(settings):
+    from datetime import timedelta
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from webapp.search.models import Search
+    from webapp.search.services import Filters, create_search, purge_old_searches
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(buffer, "JPEG")
+    old, recent = (create_search(SimpleUploadedFile("p.jpg", buffer.getvalue()), Filters()) for _ in range(2))
+    Search.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(hours=settings.STREETSHOP_SEARCH_RETENTION_HOURS + 1))
+    old_photo = Path(old.photo.path)
+    assert old_photo.exists()
+    assert purge_old_searches() == 1
+    assert not old_photo.exists() and not Search.objects.filter(pk=old.pk).exists()
+    assert Search.objects.filter(pk=recent.pk).exists() and Path(recent.photo.path).exists()
+
+
+def test_the_embedded_milvus_server_refuses_to_listen_beyond_this_machine(tmp_path):
+    from engine.milvus_server import MilvusLiteServer
+
+    with pytest.raises(ValueError, match="refusing to bind the Milvus Lite server to '0.0.0.0'"):
+        MilvusLiteServer(tmp_path, host="0.0.0.0")
+    assert MilvusLiteServer(tmp_path).host == "127.0.0.1"

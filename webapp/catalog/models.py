@@ -81,8 +81,17 @@ class IndexState(models.TextChoices):
     FAILED = "failed"
 
 
+def queued_lease_until():
+    """New images are pending: the recovery leaves them to the broker until this lease runs out."""
+    from workers.policy import queued_lease_until as lease
+
+    return lease()
+
+
 def product_image_path(instance: "ProductImage", filename: str) -> str:
-    return f"products/{instance.product.sku[:2] or '_'}/{filename}"
+    # A folder per SKU prefix keeps folders small; only letters and digits, so a SKU never makes a path ("..").
+    prefix = "".join(c for c in instance.product.sku[:2] if c.isascii() and c.isalnum()).lower()
+    return f"products/{prefix or '_'}/{filename}"
 
 
 class ProductImage(models.Model):
@@ -101,6 +110,13 @@ class ProductImage(models.Model):
         default=dict, blank=True, help_text="The detected garment: box, garment type, landmarks, predictions."
     )
     embedding = models.BinaryField(null=True, blank=True, editable=False)
+    # Delivery bookkeeping (workers.policy): a pending image whose lease ran out has lost its task and is
+    # queued again by workers.recovery; index_attempts counts deliveries that died with their worker;
+    # index_job is the job whose progress the image counts in, whichever delivery indexes it.
+    index_lease_until = models.DateTimeField(null=True, blank=True, default=queued_lease_until, editable=False)
+    index_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    index_job = models.ForeignKey("Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                  editable=False)
 
     class Meta:
         ordering = ["product_id", "position", "id"]

@@ -25,19 +25,42 @@ def add_image(product: Product, upload) -> ProductImage:
     return image
 
 
-def enqueue_indexing(image_ids: Sequence[int], job=None) -> None:
-    """Queue batches of images for the model workers."""
+def enqueue_indexing(image_ids: Sequence[int], job=None) -> bool:
+    """Queue batches of images for the model workers; False when the broker is unreachable.
+
+    The images' lease starts now (and they count in ``job``). A batch the broker
+    refuses is not lost: its images stay pending with no lease, and
+    workers.recovery queues them again once a worker reaches the broker.
+    """
+    from kombu.exceptions import KombuError
+
+    from workers.policy import queued_lease_until
     from workers.tasks import index_images
 
-    for batch in batches(list(image_ids), settings.STREETSHOP_INDEX_BATCH):
-        index_images.delay(batch, job.pk if job is not None else None)
+    ids = list(image_ids)
+    changes = {"index_lease_until": queued_lease_until()}
+    if job is not None:
+        changes["index_job"] = job
+    ProductImage.objects.filter(pk__in=ids, index_state=IndexState.PENDING).update(**changes)
+    for start, batch in enumerate(batches(ids, settings.STREETSHOP_INDEX_BATCH)):
+        try:
+            index_images.apply_async(args=[batch, job.pk if job is not None else None], retry=False)
+        except (KombuError, ConnectionError, OSError) as error:
+            unsent = ids[start * settings.STREETSHOP_INDEX_BATCH:]
+            ProductImage.objects.filter(pk__in=unsent, index_state=IndexState.PENDING).update(index_lease_until=None)
+            log.error("broker unreachable: %d images left pending for the recovery to queue (%s)", len(unsent), error)
+            return False
+    return True
 
 
 def reindex_images(image_ids: Sequence[int], user=None):
     """Re-index the given images into the live collection, as one job."""
+    from workers.policy import queued_lease_until
+
     ids = list(image_ids)
-    ProductImage.objects.filter(pk__in=ids).update(index_state=IndexState.PENDING, index_error="")
     job = start_job(JobKind.REINDEX, len(ids), f"re-index {len(ids)} selected images", user)
+    ProductImage.objects.filter(pk__in=ids).update(index_state=IndexState.PENDING, index_error="", index_attempts=0,
+                                                   index_job=job, index_lease_until=queued_lease_until())
     transaction.on_commit(lambda: enqueue_indexing(ids, job))
     return job
 

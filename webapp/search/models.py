@@ -12,6 +12,13 @@ from django.db import models
 from django.utils import timezone
 
 
+def queued_lease_until():
+    """New searches are queued: the recovery leaves them to the broker until this lease runs out."""
+    from workers.policy import queued_lease_until as lease
+
+    return lease()
+
+
 class SearchStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
@@ -37,6 +44,10 @@ class Search(models.Model):
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Delivery bookkeeping (workers.policy): a queued or running search whose lease ran out has lost its
+    # task and is queued again by workers.recovery; attempts counts deliveries that died with their worker.
+    lease_until = models.DateTimeField(null=True, blank=True, default=queued_lease_until, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created"]

@@ -26,6 +26,8 @@ from webapp.vectors import catalog_index
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = "Search is unavailable right now, please try again in a minute."
+STOPPED = ("The search could not be completed: the search worker stopped while running it, more than once. "
+           "Please try again with another photo.")
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,34 @@ def create_search(upload, filters: Filters) -> Search:
     return search
 
 
-def run_search(search_id, pipeline: Pipeline) -> Search | None:
-    """The worker's part: engine on the photo, garments and their results stored in the database."""
+def run_search(search_id, pipeline: Pipeline, *, count_attempt: bool = True, on_claimed=None) -> Search | None:
+    """The worker's part: engine on the photo, garments and their results stored in the database.
+
+    Safe to run twice (a redelivered or recovered task): a done search is left
+    alone, and a re-run replaces the garments of an interrupted one. A delivery
+    that is not a Celery retry counts an attempt (``count_attempt``); after
+    STREETSHOP_TASK_MAX_ATTEMPTS deliveries that died with their worker the
+    search fails instead of running again. ``on_claimed(search)`` runs once the
+    search is marked running (the test hook of workers.runtime uses it).
+    """
+    from workers import policy
+
     search = Search.objects.filter(pk=search_id).first()
     if search is None:  # deleted (retention) before the worker got to it
         return None
     if search.status == SearchStatus.DONE:  # delivered twice: nothing to do
         return search
+    if count_attempt and search.attempts >= policy.max_attempts():
+        search.mark_failed(STOPPED)
+        search.save(update_fields=["status", "error", "finished"])
+        log.error("search %s stopped its worker %d times: failed", search.pk, search.attempts)
+        return search
     search.mark_running()
-    search.save(update_fields=["status", "started", "error"])
+    search.attempts += int(count_attempt)
+    search.lease_until = policy.running_lease_until()
+    search.save(update_fields=["status", "started", "error", "attempts", "lease_until"])
+    if on_claimed is not None:
+        on_claimed(search)
     try:
         with search.photo.open("rb") as handle:
             image = load_image(handle.read())
@@ -89,13 +110,39 @@ def run_search(search_id, pipeline: Pipeline) -> Search | None:
     for garment in garments:
         garment.results = find_products(garment.vector, garment.garment_type, filters)
     with transaction.atomic():
+        # Two deliveries of one search (a recovered task whose first worker was only slow) finish one at a time.
+        current = Search.objects.select_for_update().filter(pk=search.pk).values_list("status", flat=True).first()
+        if current is None:  # deleted meanwhile
+            return None
+        if current == SearchStatus.DONE:  # the other delivery finished first: keep its results
+            return Search.objects.get(pk=search.pk)
         search.garments.all().delete()  # a redelivered search starts clean
         SearchGarment.objects.bulk_create(garments)
         search.plugins = result.plugins
         search.timings_ms = {k: round(v, 2) for k, v in result.timings_ms.items()}
         search.mark_done()
+        search.attempts, search.lease_until = 0, None
         search.save()
     return search
+
+
+def touch_search(search_id) -> None:
+    """The running task's heartbeat: its worker is alive, keep the lease."""
+    from workers import policy
+
+    Search.objects.filter(pk=search_id, status=SearchStatus.RUNNING).update(lease_until=policy.running_lease_until())
+
+
+def release_search(search_id, counted: bool, retry_in_s: float) -> None:
+    """A delivery that ends with a retry scheduled: give its attempt back, hold the lease until the retry."""
+    from django.db.models import F
+
+    from workers import policy
+
+    running = Search.objects.filter(pk=search_id, status=SearchStatus.RUNNING)
+    running.update(lease_until=policy.running_lease_until(retry_in_s))
+    if counted:
+        running.filter(attempts__gt=0).update(attempts=F("attempts") - 1)
 
 
 def refilter(search: Search, filters: Filters) -> dict[int, list[dict]]:
@@ -190,14 +237,18 @@ QUEUE_DOWN = "The search queue is not reachable right now; your photo was kept, 
 
 
 def enqueue(search: Search) -> bool:
-    """Queue the search for a worker (after the row is committed); False when the broker is down."""
-    from kombu.exceptions import OperationalError
+    """Queue the search for a worker (after the row is committed); False when the broker is down.
+
+    Publishing gives up after about STREETSHOP_BROKER_TIMEOUT_S (no retry), so the
+    upload answers 503 at once; the search is marked failed, never left queued.
+    """
+    from kombu.exceptions import KombuError
 
     from workers.tasks import run_search as task
 
     try:
         task.apply_async(args=[str(search.id)], retry=False)
-    except (OperationalError, ConnectionError, OSError) as error:
+    except (KombuError, ConnectionError, OSError) as error:
         log.error("broker unreachable for search %s: %s", search.id, error)
         search.mark_failed(QUEUE_DOWN)
         search.save()
