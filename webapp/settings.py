@@ -170,8 +170,9 @@ if REDIS_URL:
     }
     CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": os.environ.get("STREETSHOP_REDIS_PREFIX", "")}
 else:
-    # A broker that needs no server: messages are files in var/broker, shared by web and worker.
-    CELERY_BROKER_URL = "filesystem://"
+    # A broker that needs no server: messages are files in var/broker, shared by web and worker
+    # (kombu's filesystem transport with atomic writes: workers/broker.py).
+    CELERY_BROKER_URL = "streetshop-fs://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),

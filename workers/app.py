@@ -15,7 +15,7 @@ from celery import Celery
 from celery.signals import worker_ready
 from kombu import Exchange, Queue
 
-from workers import policy
+from workers import broker, policy  # noqa: F401  (broker registers the embedded transport, streetshop-fs://)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
