@@ -200,6 +200,8 @@ STREETSHOP_CATALOG_DETECTOR = os.environ.get("STREETSHOP_CATALOG_DETECTOR", "ful
 STREETSHOP_ALIGNER = os.environ.get("STREETSHOP_ALIGNER") or None
 STREETSHOP_EXTRACTOR = os.environ.get("STREETSHOP_EXTRACTOR") or None
 STREETSHOP_INDEX_BATCH = int(os.environ.get("STREETSHOP_INDEX_BATCH", 32))
+# Indexing batches queued at once (each queues its successor): a search waits behind at most this many.
+STREETSHOP_INDEX_CHAINS = int(os.environ.get("STREETSHOP_INDEX_CHAINS", 1))
 
 MILVUS_URI = os.environ.get("MILVUS_URI", "http://127.0.0.1:19530")
 MILVUS_TOKEN = os.environ.get("MILVUS_TOKEN", "")

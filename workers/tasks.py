@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.exceptions import Retry
 
 from engine.vector_index import IndexUnavailable, VectorIndexError
 from workers import policy, runtime
@@ -60,18 +61,36 @@ def run_search(self, search_id: str) -> str:
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
-def index_images(self, image_ids: list[int], job_id: int | None = None) -> dict:
+def index_images(self, image_ids: list[int], job_id: int | None = None, then: list[int] | None = None) -> dict:
     """Index a batch of catalog images (one batched engine call) into the live collection.
 
     Only images still pending are indexed, each counted once in its job, so a
     redelivered or recovered batch never indexes or counts an image twice. While
     the vector index is unavailable the batch retries with backoff; once the
     retries are spent its images stay pending and the recovery queues them again.
+
+    ``then``: the images of this batch's chain still to come. The next batch is
+    queued when this one ends, so a big import holds one batch per chain in the
+    queue, and a shopper's search, queued meanwhile, waits for one batch, not for
+    the whole catalog (catalog.services.enqueue_indexing makes the chains).
     """
-    from webapp.catalog import indexing
+    from webapp.catalog import indexing, services
 
     counted = self.request.retries == 0
+    try:
+        result = _index_batch(self, image_ids, job_id, counted, indexing)
+    except Retry:
+        raise  # the same batch runs again later, and passes the chain on then
+    except Exception:
+        if then:
+            services.continue_indexing_chain(then, job_id)
+        raise
+    if then:
+        services.continue_indexing_chain(then, job_id)
+    return result
 
+
+def _index_batch(self, image_ids: list[int], job_id: int | None, counted: bool, indexing) -> dict:
     def checkpoint(step: str, images) -> None:
         attempt = max(image.index_attempts for image in images) if counted else 0
         runtime.pause_for_tests(f"index_images:{step}", attempt)

@@ -42,15 +42,38 @@ def enqueue_indexing(image_ids: Sequence[int], job=None) -> bool:
     if job is not None:
         changes["index_job"] = job
     ProductImage.objects.filter(pk__in=ids, index_state=IndexState.PENDING).update(**changes)
-    for start, batch in enumerate(batches(ids, settings.STREETSHOP_INDEX_BATCH)):
+    # A few chains of batches, each batch queuing the next when it ends (workers.tasks.index_images): the
+    # queue never holds the whole catalog in front of a shopper's search.
+    chains = max(1, settings.STREETSHOP_INDEX_CHAINS)
+    size = settings.STREETSHOP_INDEX_BATCH
+    batch_list = list(batches(ids, size))
+    for chain in range(min(chains, len(batch_list))):
+        own = [image_id for batch in batch_list[chain::chains] for image_id in batch]
         try:
-            index_images.apply_async(args=[batch, job.pk if job is not None else None], retry=False)
+            index_images.apply_async(args=[own[:size], job.pk if job is not None else None, own[size:]], retry=False)
         except (KombuError, ConnectionError, OSError) as error:
-            unsent = ids[start * settings.STREETSHOP_INDEX_BATCH:]
+            unsent = [image_id for batch in batch_list[chain:] for image_id in batch]
             ProductImage.objects.filter(pk__in=unsent, index_state=IndexState.PENDING).update(index_lease_until=None)
             log.error("broker unreachable: %d images left pending for the recovery to queue (%s)", len(unsent), error)
             return False
     return True
+
+
+def continue_indexing_chain(image_ids: Sequence[int], job_id: int | None) -> None:
+    """Queue the next batch of a chain (its images' lease renewed: they are still on their way)."""
+    from kombu.exceptions import KombuError
+
+    from workers.policy import queued_lease_until
+    from workers.tasks import index_images
+
+    ids = list(image_ids)
+    size = settings.STREETSHOP_INDEX_BATCH
+    ProductImage.objects.filter(pk__in=ids, index_state=IndexState.PENDING).update(index_lease_until=queued_lease_until())
+    try:
+        index_images.apply_async(args=[ids[:size], job_id, ids[size:]], retry=False)
+    except (KombuError, ConnectionError, OSError) as error:
+        ProductImage.objects.filter(pk__in=ids, index_state=IndexState.PENDING).update(index_lease_until=None)
+        log.error("broker unreachable: %d images left pending for the recovery to queue (%s)", len(ids), error)
 
 
 def reindex_images(image_ids: Sequence[int], user=None):
