@@ -10,7 +10,8 @@ import workers.broker  # noqa: F401
 
 
 def connection(folder):
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "polling_interval": 0.001}
+    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "polling_interval": 0.001,
+               "control_folder": str(folder / "control")}
     return Connection("streetshop-fs://", transport_options=options)
 
 
