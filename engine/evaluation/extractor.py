@@ -36,12 +36,11 @@ def evaluate_extractor(
     batch_size: int = 32,
     progress: bool = True,
 ) -> dict:
-    if landmarks_from not in ("aligner", "labels"):
-        raise ValueError("landmarks_from must be 'aligner' or 'labels'")
     images = [i for i in data.images if split is None or i.split == split]
     if not images:
         raise ValueError(f"{data.root}: no images in split {split!r}")
-    vectors, categories = embed_images(pipeline, images, landmarks_from, batch_size, progress)
+    vectors, embeddings = describe_images(pipeline, images, landmarks_from, batch_size, progress)
+    categories = [e.category for e in embeddings]
     items = np.array([i.item_id for i in images])
     is_shop = np.array([i.source == "shop" for i in images])
     result = top_k_hit_rates(vectors[~is_shop], items[~is_shop], vectors[is_shop], items[is_shop])
@@ -53,15 +52,15 @@ def evaluate_extractor(
     return result
 
 
-def embed_images(pipeline: Pipeline, images: list[Consumer2ShopImage], landmarks_from: str, batch_size: int, progress: bool):
-    vectors, embeddings = describe_images(pipeline, images, landmarks_from, batch_size, progress)
-    return vectors, [e.category for e in embeddings]
-
-
 def describe_images(
     pipeline: Pipeline, images: list[Consumer2ShopImage], landmarks_from: str, batch_size: int, progress: bool
 ) -> tuple[np.ndarray, list[Embedding]]:
-    """(N, D) vectors and the extractor's full Embedding of each image's labelled crop."""
+    """(N, D) vectors and the extractor's full Embedding of each image's labelled crop.
+
+    ``landmarks_from``: "aligner" (the installed aligner places them) or "labels" (the data's own).
+    """
+    if landmarks_from not in ("aligner", "labels"):
+        raise ValueError("landmarks_from must be 'aligner' or 'labels'")
     if landmarks_from == "labels" and any(i.points is None or i.visibility is None for i in images):
         raise ValueError("landmarks from labels asked for, but some images have no landmark labels")
     embeddings: list[Embedding] = []
@@ -127,8 +126,6 @@ def score_extractor(
     (one Milvus Lite server for both curves unless ``milvus_uri`` is given).
     ``limit`` keeps the first N images of the split (for a quick look).
     """
-    if landmarks_from not in ("aligner", "labels"):
-        raise ValueError("landmarks_from must be 'aligner' or 'labels'")
     images = [i for i in data.images if split is None or i.split == split]
     if limit is not None:
         images = images[:limit]
@@ -186,8 +183,6 @@ def score_inshop(
 
     ``limit`` keeps the first N query and the first N gallery images (partition order).
     """
-    if landmarks_from not in ("aligner", "labels"):
-        raise ValueError("landmarks_from must be 'aligner' or 'labels'")
     queries, gallery = data.query[:limit], data.gallery[:limit]
     if not queries or not gallery:
         raise ValueError(f"{data.root}: In-shop retrieval needs 'query' and 'gallery' images in its partition")
