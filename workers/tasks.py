@@ -74,23 +74,22 @@ def index_images(self, image_ids: list[int], job_id: int | None = None, then: li
     queue, and a shopper's search, queued meanwhile, waits for one batch, not for
     the whole catalog (catalog.services.enqueue_indexing makes the chains).
     """
-    from webapp.catalog import indexing, services
+    from webapp.catalog import services
 
-    counted = self.request.retries == 0
+    retrying = False
     try:
-        result = _index_batch(self, image_ids, job_id, counted, indexing)
+        return _index_batch(self, image_ids, job_id, counted=self.request.retries == 0)
     except Retry:
-        raise  # the same batch runs again later, and passes the chain on then
-    except Exception:
-        if then:
-            services.continue_indexing_chain(then, job_id)
+        retrying = True  # the same batch runs again later, and passes the chain on then
         raise
-    if then:
-        services.continue_indexing_chain(then, job_id)
-    return result
+    finally:
+        if then and not retrying:
+            services.continue_indexing_chain(then, job_id)
 
 
-def _index_batch(self, image_ids: list[int], job_id: int | None, counted: bool, indexing) -> dict:
+def _index_batch(self, image_ids: list[int], job_id: int | None, counted: bool) -> dict:
+    from webapp.catalog import indexing
+
     def checkpoint(step: str, images) -> None:
         attempt = max(image.index_attempts for image in images) if counted else 0
         runtime.pause_for_tests(f"index_images:{step}", attempt)

@@ -32,10 +32,7 @@ def enqueue_indexing(image_ids: Sequence[int], job=None) -> bool:
     refuses is not lost: its images stay pending with no lease, and
     workers.recovery queues them again once a worker reaches the broker.
     """
-    from kombu.exceptions import KombuError
-
     from workers.policy import queued_lease_until
-    from workers.tasks import index_images
 
     ids = list(image_ids)
     changes = {"index_lease_until": queued_lease_until()}
@@ -45,35 +42,44 @@ def enqueue_indexing(image_ids: Sequence[int], job=None) -> bool:
     # A few chains of batches, each batch queuing the next when it ends (workers.tasks.index_images): the
     # queue never holds the whole catalog in front of a shopper's search.
     chains = max(1, settings.STREETSHOP_INDEX_CHAINS)
-    size = settings.STREETSHOP_INDEX_BATCH
-    batch_list = list(batches(ids, size))
-    for chain in range(min(chains, len(batch_list))):
-        own = [image_id for batch in batch_list[chain::chains] for image_id in batch]
-        try:
-            index_images.apply_async(args=[own[:size], job.pk if job is not None else None, own[size:]], retry=False)
-        except (KombuError, ConnectionError, OSError) as error:
-            unsent = [image_id for batch in batch_list[chain:] for image_id in batch]
-            ProductImage.objects.filter(pk__in=unsent, index_state=IndexState.PENDING).update(index_lease_until=None)
-            log.error("broker unreachable: %d images left pending for the recovery to queue (%s)", len(unsent), error)
+    batch_list = list(batches(ids, settings.STREETSHOP_INDEX_BATCH))
+    own = [[image_id for batch in batch_list[chain::chains] for image_id in batch] for chain in range(chains)]
+    for chain, chain_ids in enumerate(own):
+        if chain_ids and not _send_chain(chain_ids, job.pk if job is not None else None):
+            # This chain's images are already released; so are the chains not sent yet.
+            _release([image_id for later in own[chain + 1:] for image_id in later])
             return False
     return True
 
 
 def continue_indexing_chain(image_ids: Sequence[int], job_id: int | None) -> None:
     """Queue the next batch of a chain (its images' lease renewed: they are still on their way)."""
-    from kombu.exceptions import KombuError
-
     from workers.policy import queued_lease_until
-    from workers.tasks import index_images
 
     ids = list(image_ids)
-    size = settings.STREETSHOP_INDEX_BATCH
     ProductImage.objects.filter(pk__in=ids, index_state=IndexState.PENDING).update(index_lease_until=queued_lease_until())
+    _send_chain(ids, job_id)
+
+
+def _send_chain(ids: list[int], job_id: int | None) -> bool:
+    """Queue the chain's first batch, carrying the rest; when the broker refuses, the images stay pending
+    with no lease, and workers.recovery queues them again once a worker reaches the broker."""
+    from kombu.exceptions import KombuError
+
+    from workers.tasks import index_images
+
+    size = settings.STREETSHOP_INDEX_BATCH
     try:
         index_images.apply_async(args=[ids[:size], job_id, ids[size:]], retry=False)
     except (KombuError, ConnectionError, OSError) as error:
-        ProductImage.objects.filter(pk__in=ids, index_state=IndexState.PENDING).update(index_lease_until=None)
+        _release(ids)
         log.error("broker unreachable: %d images left pending for the recovery to queue (%s)", len(ids), error)
+        return False
+    return True
+
+
+def _release(ids: list[int]) -> None:
+    ProductImage.objects.filter(pk__in=ids, index_state=IndexState.PENDING).update(index_lease_until=None)
 
 
 def reindex_images(image_ids: Sequence[int], user=None):
