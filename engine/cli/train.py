@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from engine.checkpoints import save_checkpoint
+from engine.registry import sha256_file
 from engine.cli.common import command_line, resolve_device
 from engine.training.model_card import write_model_card
 
@@ -30,6 +31,10 @@ def add_parser(sub) -> None:
     aligner.add_argument("--batch-size", type=int, default=64)
     aligner.add_argument("--lr", type=float, default=2e-3)
     aligner.add_argument("--no-joints", action="store_true", help="train without the body-joint input")
+    aligner.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                         help="start from these trained heads (their architecture too) instead of fresh ones")
+    aligner.add_argument("--visibility-only", action="store_true",
+                         help="with --init: train only the visibility head; the cascade's landmarks stay as they are")
     _common(aligner, ALIGNER_OUT)
     aligner.set_defaults(handler=_train_aligner)
     extractor = models.add_parser("extractor", help="the fashionnet embedding heads")
@@ -80,12 +85,12 @@ def run_control(args, device: str):
 
 
 def _train_aligner(args) -> int:
-    from engine.models.cascade import CascadeConfig
     from engine.data.sources import landmark_records
     from engine.training.aligner import AlignerTrainingConfig, train_aligner
     from engine.training.landmark_set import LandmarkSet, build_landmark_set
     from engine.training.samples import Augmentation
 
+    model, init_state = _aligner_model(args)  # first: a wrong --init fails before the data is read
     device = resolve_device(args.device)
     started = time.time()
     train_sets, data_meta, real = [], [], False
@@ -102,10 +107,12 @@ def _train_aligner(args) -> int:
         Path(v).name: build_landmark_set(_validation_records(Path(v)), device=device, progress=not args.quiet, desc=Path(v).name)
         for v in args.val
     }
+    if args.init is not None:
+        data_meta.append({"path": str(args.init), "sha256": sha256_file(args.init), "kind": "initial heads"
+                          + (" (landmarks frozen, visibility head trained)" if args.visibility_only else "")})
     config = AlignerTrainingConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device,
-        model=CascadeConfig(use_joints=not args.no_joints, visibility_s4=True, visibility_dropout=0.2,
-                            visibility_wide=True, visibility_pair=True, photo_edges=True),
+        model=model, init_state=init_state, visibility_only=args.visibility_only,
     )
     control = run_control(args, device)
     heads, history = train_aligner(LandmarkSet.concat(train_sets), config, validation, progress=not args.quiet,
@@ -119,6 +126,20 @@ def _train_aligner(args) -> int:
         data=data_meta + validation_meta,
         trained_on_deepfashion=real,
     )
+
+
+def _aligner_model(args):
+    """The heads' architecture and starting weights: fresh (the current design), or those of ``--init``."""
+    from engine.checkpoints import load_checkpoint
+    from engine.models.cascade import CascadeConfig
+
+    if args.init is None:
+        if args.visibility_only:
+            raise ValueError("--visibility-only trains the visibility head of existing heads: give them with --init")
+        return CascadeConfig(use_joints=not args.no_joints, visibility_s4=True, visibility_dropout=0.2,
+                             visibility_wide=True, visibility_pair=True, photo_edges=True), None
+    state, config = load_checkpoint(args.init)
+    return CascadeConfig.from_dict(config["model"]), state
 
 
 def _train_extractor(args) -> int:

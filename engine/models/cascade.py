@@ -54,6 +54,11 @@ class CascadeConfig:
     def to_dict(self) -> dict:
         return {**self.__dict__, "refine_radii": list(self.refine_radii)}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "CascadeConfig":
+        """The inverse of ``to_dict`` (a checkpoint's config)."""
+        return cls(**{**data, "refine_radii": tuple(data["refine_radii"])})
+
 
 @dataclass
 class CascadeOutput:
@@ -289,6 +294,22 @@ class CascadeHeads(nn.Module):
         radii = self.config.refine_radii[: self.config.refine_stages]
         self.refine = nn.ModuleList(RefineStage(self.config, r) for r in radii)
         self.visibility = VisibilityHead(self.config)
+        self.landmarks_frozen = False
+
+    def freeze_landmarks(self) -> None:
+        """Train the visibility head alone: stage 1 and the refinement stages keep their weights and
+        their batch-norm statistics (they stay in eval mode whatever ``train()`` is asked)."""
+        self.landmarks_frozen = True
+        self.stage1.requires_grad_(False)
+        self.refine.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "CascadeHeads":
+        super().train(mode)
+        if self.landmarks_frozen:
+            self.stage1.eval()
+            self.refine.eval()
+        return self
 
     def forward(
         self, features: dict[str, torch.Tensor], garment_types: torch.Tensor, joints: torch.Tensor | None = None,

@@ -28,6 +28,11 @@ class AlignerTrainingConfig:
     seed: int = 0
     device: str = "cpu"
     model: CascadeConfig = field(default_factory=CascadeConfig)
+    # Start from trained heads (a state dict) instead of fresh ones ...
+    init_state: dict | None = None
+    # ... and train only their visibility head, on top of the frozen cascade (the cascade's points
+    # are then what the head sees at inference, also on scenes the cascade never trained on).
+    visibility_only: bool = False
 
 
 def aligner_loss(output: CascadeOutput, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
@@ -59,7 +64,12 @@ def train_aligner(
 ) -> tuple[CascadeHeads, list[dict]]:
     """Train fresh heads; returns them (eval mode) and one history row per epoch."""
     torch.manual_seed(config.seed)
-    heads = CascadeHeads(config.model).to(config.device)
+    heads = CascadeHeads(config.model)
+    if config.init_state is not None:
+        heads.load_state_dict({k: v.float() for k, v in config.init_state.items()})
+    if config.visibility_only:
+        heads.freeze_landmarks()
+    heads.to(config.device)
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
 
     def batches(epoch: int, generator: torch.Generator):

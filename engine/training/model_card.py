@@ -40,7 +40,7 @@ def write_model_card(weights_path: "str | Path", metadata: dict[str, Any]) -> Pa
         "## Data",
         "",
     ]
-    lines += [f"- `{d['path']}`: {d['records']} records x {d['copies']} copies ({d.get('kind', '')})" for d in metadata.get("data", [])]
+    lines += [_data_line(d) for d in metadata.get("data", [])]
     lines += ["", "## Command", "", "```", metadata.get("command", ""), "```", "", "## Validation during training", ""]
     final = metadata.get("final_validation", {})
     lines += [f"- {k}: {v}" for k, v in final.items()] or ["- none"]
@@ -54,3 +54,10 @@ def write_model_card(weights_path: "str | Path", metadata: dict[str, Any]) -> Pa
         lines += ["", "## Terms", "", DEEPFASHION_TERMS]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _data_line(entry: dict) -> str:
+    """A data set (records x copies), or the checkpoint a run started from (its sha256)."""
+    if "records" in entry:
+        return f"- `{entry['path']}`: {entry['records']} records x {entry['copies']} copies ({entry.get('kind', '')})"
+    return f"- `{entry['path']}` (sha256 `{entry.get('sha256', '?')[:12]}...`): {entry.get('kind', '')}"

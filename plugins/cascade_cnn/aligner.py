@@ -35,8 +35,7 @@ class CascadeCnnAligner(Aligner):
     def __init__(self, device: str = "cpu", weights: "str | Path | None" = None) -> None:
         super().__init__(device)
         state, config = load_checkpoint(weights or WEIGHTS, device)
-        model = config["model"]
-        self.heads = CascadeHeads(CascadeConfig(**{**model, "refine_radii": tuple(model["refine_radii"])}))
+        self.heads = CascadeHeads(CascadeConfig.from_dict(config["model"]))
         self.heads.load_state_dict(state)
         self.heads.to(device).eval()
         self._inference = TracedInference(CascadeInference(self.heads))

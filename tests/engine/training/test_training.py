@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
 from engine.checkpoints import load_checkpoint, save_checkpoint
 from engine.contracts import GarmentCrops
@@ -83,3 +84,45 @@ def test_training_samples_flip_swaps_left_and_right(tiny_fld):
     assert np.allclose(flipped.points[0], [1 - plain.points[1, 0], plain.points[1, 1]], atol=1e-5)
     # and the photo's left edge is now on the canvas's right
     assert flipped.edges.tolist() == plain.edges[[2, 1, 0, 3]].tolist()
+
+
+def test_visibility_only_training_keeps_the_cascade_and_records_its_start(tiny_fld, tmp_path):
+    """``train aligner --init C --visibility-only``: the landmark stages (weights and batch-norm
+    statistics) come out exactly as they went in, the visibility head learns, and the checkpoint says
+    which heads it started from."""
+    from engine.cli import main as engine_main
+    from engine.registry import sha256_file
+
+    records = landmark_records(tiny_fld)
+    train_set = build_landmark_set(records, progress=False)
+    start_config = AlignerTrainingConfig(epochs=1, batch_size=16, model=CascadeConfig(hidden=32, refine_hidden=64,
+                                                                                      visibility_pair=True))
+    start, _ = train_aligner(train_set, start_config, progress=False, log=lambda _: None)
+    initial = tmp_path / "start.pt"
+    save_checkpoint(initial, start.state_dict(), {"model": start_config.model.to_dict()}, {"epochs": 1})
+
+    out = tmp_path / "visibility.pt"
+    code = engine_main(["train", "aligner", "--data", str(tiny_fld), "--init", str(initial), "--visibility-only",
+                        "--epochs", "2", "--batch-size", "16", "--out", str(out), "--quiet", "--device", "cpu"])
+    assert code == 0
+    before, _ = load_checkpoint(initial)
+    after, config = load_checkpoint(out)
+    assert config["model"] == start_config.model.to_dict()
+    landmark_keys = [k for k in before if not k.startswith("visibility.")]
+    assert any("running_mean" in k for k in landmark_keys)
+    for key in landmark_keys:
+        torch.testing.assert_close(after[key], before[key], rtol=0, atol=1e-3, msg=key)  # float16 on disk
+    assert any(not torch.allclose(after[k], before[k]) for k in before if k.startswith("visibility."))
+    started_from = [d for d in json.loads(out.with_suffix(".json").read_text())["data"] if d["kind"].startswith("initial")]
+    assert started_from == [{"path": str(initial), "sha256": sha256_file(initial),
+                             "kind": "initial heads (landmarks frozen, visibility head trained)"}]
+
+
+def test_visibility_only_training_needs_heads_to_start_from(tiny_fld, tmp_path, capsys):
+    from engine.cli import main as engine_main
+
+    code = engine_main(["train", "aligner", "--data", str(tiny_fld), "--visibility-only", "--out",
+                        str(tmp_path / "x.pt"), "--quiet"])
+    assert code != 0
+    assert "--init" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
