@@ -629,8 +629,18 @@ class CatalogIndex:
                 )
             time.sleep(0.5)
         if name != self._describe_alias():
-            self._call(f"release {name}", lambda c: c.release_collection(name, **self._rpc()))
-            self._load(name)
+            self._reload(name)
+
+    def reload_live(self) -> None:
+        """Release and load the live collection. After a bulk load, Milvus Lite goes on building the
+        HNSW index in the background (searches are slow meanwhile); its load() builds it at once."""
+        name = self._describe_alias()
+        if name is not None:
+            self._reload(name)
+
+    def _reload(self, name: str) -> None:
+        self._call(f"release {name}", lambda c: c.release_collection(name, **self._rpc()))
+        self._load(name)
 
     def _index_built(self, name: str) -> bool:
         info = self._call(f"describe the index of {name}", lambda c: c.describe_index(name, "embedding", **self._rpc()))
