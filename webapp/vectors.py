@@ -5,15 +5,17 @@ new extractor never mixes its vectors with an older model's.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+from typing import Iterator
 
 from django.conf import settings
 
 from engine import registry
 from engine.contracts import Role
-from engine.vector_index import CatalogIndex, IndexRow
+from engine.vector_index import CatalogIndex, IndexRow, RetryPolicy
 
-__all__ = ["catalog_index", "extractor_info", "index_row", "IndexRow"]
+__all__ = ["catalog_index", "quick_catalog_index", "extractor_info", "index_row", "IndexRow"]
 
 
 def extractor_info():
@@ -24,18 +26,34 @@ def extractor_info():
 
 @functools.lru_cache(maxsize=1)
 def catalog_index() -> CatalogIndex:
+    index = _new_index()
+    index.ensure_ready()
+    return index
+
+
+@contextlib.contextmanager
+def quick_catalog_index() -> Iterator[CatalogIndex]:
+    """The catalog index for a web request's housekeeping (the vectors of a deleted image or product):
+    one attempt of at most MILVUS_QUICK_TIMEOUT_S, no retries. A merchandiser's request must not wait
+    minutes on an unreachable Milvus; the caller queues the work for a worker, which retries."""
+    index = _new_index(retry=RetryPolicy(attempts=1, rpc_timeout_s=settings.MILVUS_QUICK_TIMEOUT_S))
+    try:
+        yield index
+    finally:
+        index.close()
+
+
+def _new_index(**overrides) -> CatalogIndex:
     info = extractor_info()
-    index = CatalogIndex(
+    return CatalogIndex(
         uri=settings.MILVUS_URI,
         token=settings.MILVUS_TOKEN or None,
         extractor_name=info.name,
         extractor_version=info.version,
         dim=info.embedding_dim,
         metric=(info.metric or "cosine").upper(),
-        **settings.MILVUS_HNSW,
+        **{**settings.MILVUS_HNSW, **overrides},
     )
-    index.ensure_ready()
-    return index
 
 
 def index_row(image) -> IndexRow:

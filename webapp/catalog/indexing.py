@@ -15,6 +15,7 @@ from django.utils import timezone
 from engine.imageio import ImageError
 from engine.pipeline import Pipeline
 from engine.types import GarmentType, PipelineResult
+from engine.vector_index import CatalogIndex
 from webapp.catalog.models import IndexState, Job, JobError, JobStatus, Product, ProductImage
 from webapp.vectors import catalog_index, index_row
 
@@ -197,14 +198,14 @@ def sync_product(product: Product) -> None:
         index.upsert([index_row(image) for image in images])
 
 
-def forget_images(image_ids: Sequence[int]) -> None:
+def forget_images(image_ids: Sequence[int], index: CatalogIndex | None = None) -> None:
     if image_ids:
-        catalog_index().delete_images(list(image_ids))
+        (index or catalog_index()).delete_images(list(image_ids))
 
 
-def forget_products(product_ids: Sequence[int]) -> None:
+def forget_products(product_ids: Sequence[int], index: CatalogIndex | None = None) -> None:
     if product_ids:
-        catalog_index().delete_products(list(product_ids))
+        (index or catalog_index()).delete_products(list(product_ids))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -47,11 +47,14 @@ def product_saved(sender, instance: Product, created: bool, **kwargs) -> None:
 
 
 def _forget(image_ids=None, product_ids=None) -> None:
+    """Delete the vectors now if Milvus answers at once; else a worker deletes them (with retries)."""
     from webapp.catalog import indexing
+    from webapp.vectors import quick_catalog_index
 
     try:
-        indexing.forget_images(image_ids or [])
-        indexing.forget_products(product_ids or [])
+        with quick_catalog_index() as index:
+            indexing.forget_images(image_ids or [], index)
+            indexing.forget_products(product_ids or [], index)
     except VectorIndexError as error:
         log.warning("vector delete deferred (%s); queued for retry", error)
         from workers.tasks import forget_vectors
