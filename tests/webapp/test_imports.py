@@ -140,6 +140,18 @@ def test_cp1252_file_is_read_with_a_warning():
     assert result.encoding == "cp1252" and "cp1252" in result.warnings[0]
 
 
+def test_a_utf8_file_with_one_cp1252_line_keeps_its_utf8_rows_and_names_the_line():
+    """Rows pasted from two exports: the UTF-8 rows must not become mojibake ("Ã©")."""
+    raw = (f"{HEADER},garment_type\nB1,Robe d'été,19.90,robe.jpg,full\n".encode()
+           + "B2,Café crème,9.90,cafe.jpg,upper\n".encode("cp1252")
+           + "B3,Jupe plissée,12,jupe.jpg,lower\n".encode())
+    result = parse_product_csv(raw)
+    assert result.errors == []
+    assert [row.title for row in result.rows] == ["Robe d'été", "Café crème", "Jupe plissée"]
+    assert result.encoding == "utf-8 (cp1252 on line 3)"
+    assert "mixes encodings" in result.warnings[0] and "line 3" in result.warnings[0]
+
+
 def test_semicolon_delimited_with_decimal_commas(tmp_path):
     path = tmp_path / "products.csv"
     path.write_bytes("sku;title;price;image;attributes;category\nC1;Jupe;12,50;jupe.jpg;\"a;b\";Skirt\nC2;Pull;3;pull.jpg;;Sweater\n".encode())

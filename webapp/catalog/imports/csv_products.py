@@ -62,7 +62,12 @@ def parse_product_csv(data: "bytes | str | os.PathLike | BinaryIO", *, max_rows:
     if problem:
         result.errors.append(RowError(None, None, problem))
         return result
-    if result.encoding not in ("utf-8", "utf-16"):
+    if result.encoding.startswith("utf-8 ("):
+        result.warnings.append(
+            f"The file mixes encodings: it was read as {result.encoding}. Check the accented letters "
+            "(é, ü, ñ ...) of those lines, and save the sheet as 'CSV UTF-8' to avoid this."
+        )
+    elif result.encoding not in ("utf-8", "utf-16"):
         result.warnings.append(
             f"The file is not valid UTF-8; it was read as {result.encoding}. Check accented letters "
             "(é, ü, ñ ...) in the products, and save the sheet as 'CSV UTF-8' to avoid this."
@@ -103,16 +108,43 @@ def _decode(raw: bytes) -> tuple[str, str | None, str | None]:
     try:
         text, encoding = raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
-        try:
-            text, encoding = raw.decode("cp1252"), "cp1252"
-        except UnicodeDecodeError:
-            text, encoding = raw.decode("latin-1"), "latin-1"
+        text, encoding = _decode_legacy(raw)
     if "\x00" in text:
         return "", None, (
             "The file contains NUL bytes: it is not a text CSV (UTF-16 without BOM, or a binary file?); "
             "save the sheet as 'CSV UTF-8'."
         )
     return text, encoding, None
+
+
+def _decode_legacy(raw: bytes) -> tuple[str, str]:
+    """A file that is not all UTF-8: cp1252 (else latin-1), or, when some of its lines are UTF-8
+    with accents (rows pasted from two exports), each line in its own encoding, so the UTF-8 rows
+    do not turn into mojibake. The encoding then names the lines read otherwise."""
+    lines = raw.removeprefix(codecs.BOM_UTF8).splitlines(keepends=True)
+    utf8_accented = any(not line.isascii() and _is_utf8(line) for line in lines)
+    if not utf8_accented:
+        return _decode_one_legacy(raw)
+    other = [number for number, line in enumerate(lines, start=1) if not _is_utf8(line)]
+    text = "".join(line.decode("utf-8") if _is_utf8(line) else _decode_one_legacy(line)[0] for line in lines)
+    legacy = _decode_one_legacy(b"".join(lines[n - 1] for n in other))[1]
+    return text, f"utf-8 ({legacy} on line{'s' if len(other) > 1 else ''} {', '.join(map(str, other[:10]))}" + (
+        ", ..." if len(other) > 10 else "") + ")"
+
+
+def _decode_one_legacy(raw: bytes) -> tuple[str, str]:
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _detect_delimiter(text: str) -> str:
