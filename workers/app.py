@@ -54,12 +54,16 @@ app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
 
 @worker_ready.connect
 def recover_when_a_worker_starts(sender=None, **kwargs) -> None:
-    """A worker that starts queues again what a killed one left behind (its leases ran out)."""
-    try:
-        app.send_task("workers.tasks.recover_lost_work", queue="default", routing_key="default", retry=False,
-                      ignore_result=True)
-    except Exception as error:  # noqa: BLE001 - the beat runs the recovery again later
-        logger.warning("could not queue the recovery of lost work: %s", error)
+    """A worker that starts queues again what a killed one left behind: at once (leases that ran out),
+    and again once a lease renewed just before the start has run out. A worker restarted right after
+    a crash would otherwise leave that work to the beat, a whole recovery interval later."""
+    for countdown in (None, policy.run_lease_s() + 1):
+        try:
+            app.send_task("workers.tasks.recover_lost_work", queue="default", routing_key="default", retry=False,
+                          ignore_result=True, countdown=countdown)
+        except Exception as error:  # noqa: BLE001 - the beat runs the recovery again later
+            logger.warning("could not queue the recovery of lost work: %s", error)
+            return
 
 
 def worker_command(queues: str = "gpu,default", concurrency: int = 1, loglevel: str = "INFO",
