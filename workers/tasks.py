@@ -148,6 +148,22 @@ def forget_vectors(self, image_ids: list[int] | None = None, product_ids: list[i
         raise self.retry(exc=error, countdown=backoff(self.request.retries))
 
 
+@shared_task(bind=True, max_retries=policy.task_retries(), acks_late=True)
+def sync_product_vectors(self, product_id: int) -> None:
+    """Push a product's active flag, category and type to its vectors (queued when the index was down
+    at edit time). The product as it is now is pushed, so a later edit is never undone."""
+    from webapp.catalog import indexing
+    from webapp.catalog.models import Product
+
+    product = Product.objects.filter(pk=product_id).select_related("category").first()
+    if product is None:  # deleted since: the delete forgets its vectors
+        return
+    try:
+        indexing.sync_product(product)
+    except IndexUnavailable as error:
+        raise self.retry(exc=error, countdown=backoff(self.request.retries))
+
+
 @shared_task(bind=True, acks_late=True)
 def import_catalog(self, job_id: int, spec: dict) -> dict:
     """A merchandiser's import: store the good rows, report the bad ones, queue the new images."""

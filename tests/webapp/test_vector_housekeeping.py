@@ -34,6 +34,7 @@ def queued(monkeypatch):
 
     jobs = []
     monkeypatch.setattr(tasks.forget_vectors, "delay", lambda **kwargs: jobs.append(kwargs))
+    monkeypatch.setattr(tasks.sync_product_vectors, "delay", lambda product_id: jobs.append({"sync": product_id}))
     return jobs
 
 
@@ -61,7 +62,7 @@ def test_deleting_a_product_with_milvus_up_deletes_its_vectors_in_the_request(
 
     product = Product.objects.create(sku="GONE-2", title="Gone", garment_type="upper")
     pk = product.pk
-    vector = np.ones(index.dim, np.float32) / np.sqrt(index.dim)
+    vector = np.full(index.dim, index.dim ** -0.5, np.float32)
     index.upsert([IndexRow(image_id=990001, product_id=product.pk, garment_type="upper", category="", active=True,
                            embedding=vector)])
     assert [h.product_id for h in index.search(vector, limit=5)] == [product.pk]
@@ -73,3 +74,44 @@ def test_deleting_a_product_with_milvus_up_deletes_its_vectors_in_the_request(
     assert queued == []
     assert ("delete products", 1) in milvus_calls
     assert [row for row in index.rows(["product_id"]) if row["product_id"] == pk] == []  # read strongly
+
+
+@pytest.mark.django_db
+def test_deactivating_a_product_while_milvus_is_unreachable_queues_its_vector_update(
+    unreachable_milvus, milvus_calls, queued, django_capture_on_commit_callbacks
+):
+    import numpy as np
+
+    from webapp.catalog.models import ProductImage
+
+    product = Product.objects.create(sku="HIDE-1", title="Hidden", garment_type="upper")
+    ProductImage.objects.create(product=product, embedding=np.zeros(256, np.float32).tobytes())  # indexed once
+    product.active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        product.save()
+
+    assert Product.objects.get(pk=product.pk).active is False
+    assert [what for what, attempts in milvus_calls if attempts != 1] == []  # short tries only
+    assert queued == [{"sync": product.pk}]
+
+
+@pytest.mark.django_db
+def test_the_queued_vector_update_pushes_the_product_as_it_is_now(index, queued):
+    import numpy as np
+
+    from engine.vector_index import IndexRow
+    from webapp.catalog.models import ProductImage
+    from workers.tasks import sync_product_vectors
+
+    product = Product.objects.create(sku="HIDE-2", title="Hidden", garment_type="upper")
+    vector = np.full(index.dim, index.dim ** -0.5, np.float32)
+    image = ProductImage.objects.create(product=product, embedding=vector.tobytes())
+    index.upsert([IndexRow(image_id=image.pk, product_id=product.pk, garment_type="upper", category="", active=True,
+                           embedding=vector)])
+    Product.objects.filter(pk=product.pk).update(active=False)  # the edit whose sync was deferred
+
+    sync_product_vectors.apply(args=[product.pk]).get()
+
+    rows = [row for row in index.rows(["product_id", "active"]) if row["product_id"] == product.pk]  # read strongly
+    assert [row["active"] for row in rows] == [False]  # inactive: out of search
+    sync_product_vectors.apply(args=[987654]).get()  # a product deleted meanwhile: nothing to do

@@ -190,9 +190,9 @@ def rebuild_catalog(job_id: int, pipeline: Pipeline, batch_size: int | None = No
     return {"indexed": job.done, "failed": job.failed}
 
 
-def sync_product(product: Product) -> None:
+def sync_product(product: Product, index: CatalogIndex | None = None) -> None:
     """Push a product's active flag and category to its vectors (after an edit in the admin or the API)."""
-    index = catalog_index()
+    index = index or catalog_index()
     images = [image for image in product.images.all() if image.embedding is not None]
     if images:
         index.upsert([index_row(image) for image in images])

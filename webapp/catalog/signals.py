@@ -63,9 +63,15 @@ def _forget(image_ids=None, product_ids=None) -> None:
 
 
 def _sync(product: Product) -> None:
+    """Update the vectors' flags now if Milvus answers at once; else a worker updates them (with retries)."""
     from webapp.catalog import indexing
+    from webapp.vectors import quick_catalog_index
 
     try:
-        indexing.sync_product(product)
+        with quick_catalog_index() as index:
+            indexing.sync_product(product, index)
     except VectorIndexError as error:
-        log.warning("product %s: vector update deferred (%s)", product.pk, error)
+        log.warning("product %s: vector update deferred (%s); queued for retry", product.pk, error)
+        from workers.tasks import sync_product_vectors
+
+        sync_product_vectors.delay(product.pk)
