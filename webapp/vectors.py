@@ -33,7 +33,7 @@ def catalog_index() -> CatalogIndex:
 
 @contextlib.contextmanager
 def quick_catalog_index() -> Iterator[CatalogIndex]:
-    """The catalog index for a web request's housekeeping (the vectors of a deleted image or product):
+    """The catalog index for a web request's housekeeping (the vectors of a deleted or edited product):
     one attempt of at most MILVUS_QUICK_TIMEOUT_S, no retries. A merchandiser's request must not wait
     minutes on an unreachable Milvus; the caller queues the work for a worker, which retries."""
     index = _new_index(retry=RetryPolicy(attempts=1, rpc_timeout_s=settings.MILVUS_QUICK_TIMEOUT_S))

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from engine.checkpoints import save_checkpoint
-from engine.registry import sha256_file
 from engine.cli.common import command_line, resolve_device
+from engine.registry import sha256_file
 from engine.training.model_card import write_model_card
 
 ALIGNER_OUT = Path("plugins/cascade_cnn/weights/cascade_cnn.pt")
