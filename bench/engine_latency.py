@@ -21,14 +21,18 @@ from engine.training.features import encode_canvases
 from engine.types import Box, Detection, GarmentType
 
 
-def measure(fn, runs: int, warmup: int = 3) -> list[float]:
+def measure(fns: list, runs: int, warmup: int = 3) -> list[list[float]]:
+    """Times of each function, run in turn within every round: a shared, noisy machine slows them
+    alike, so their ratio stays fair (timing one after the other compared different moments)."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
+        for fn, column in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            column.append((time.perf_counter() - start) * 1000)
     return times
 
 
@@ -55,9 +59,9 @@ def main() -> None:
         # The backbone exactly as the pipeline runs it (the same frozen trace), so the ratio is the heads' cost.
         encode_canvases(crop.canvases)
 
-    baseline = measure(backbone_only, args.runs)
-    crop_times = measure(lambda: pipeline.describe_crops(crop), args.runs)
-    photo_times = measure(lambda: pipeline.run(photo), args.runs)
+    baseline, crop_times, photo_times = measure(
+        [backbone_only, lambda: pipeline.describe_crops(crop), lambda: pipeline.run(photo)], args.runs
+    )
     garments = len(pipeline.run(photo).garments)
     base = statistics.median(baseline)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.runs} runs each")
