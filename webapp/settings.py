@@ -211,7 +211,7 @@ MILVUS_HNSW = {
     "ef_construction": int(os.environ.get("MILVUS_HNSW_EF_CONSTRUCTION", 200)),
     "ef": int(os.environ.get("MILVUS_HNSW_EF", 128)),
 }
-# A web request that deletes catalog images tries Milvus once, this long, then leaves the vectors to a worker.
+# A web request that deletes or edits catalog products tries Milvus once, this long, then leaves the vectors to a worker.
 MILVUS_QUICK_TIMEOUT_S = float(os.environ.get("MILVUS_QUICK_TIMEOUT_S", 2))
 
 STREETSHOP_RESULTS_PER_GARMENT = int(os.environ.get("STREETSHOP_RESULTS_PER_GARMENT", 12))

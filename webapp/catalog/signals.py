@@ -7,12 +7,13 @@ is then queued and retried.
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from engine.vector_index import VectorIndexError
+from engine.vector_index import CatalogIndex, VectorIndexError
 from webapp.catalog.models import Product, ProductImage
 
 log = logging.getLogger(__name__)
@@ -47,31 +48,33 @@ def product_saved(sender, instance: Product, created: bool, **kwargs) -> None:
 
 
 def _forget(image_ids=None, product_ids=None) -> None:
-    """Delete the vectors now if Milvus answers at once; else a worker deletes them (with retries)."""
     from webapp.catalog import indexing
-    from webapp.vectors import quick_catalog_index
+    from workers.tasks import forget_vectors
 
-    try:
-        with quick_catalog_index() as index:
-            indexing.forget_images(image_ids or [], index)
-            indexing.forget_products(product_ids or [], index)
-    except VectorIndexError as error:
-        log.warning("vector delete deferred (%s); queued for retry", error)
-        from workers.tasks import forget_vectors
+    def delete(index) -> None:
+        indexing.forget_images(image_ids or [], index)
+        indexing.forget_products(product_ids or [], index)
 
-        forget_vectors.delay(image_ids=image_ids, product_ids=product_ids)
+    _now_or_by_a_worker(delete, lambda: forget_vectors.delay(image_ids=image_ids, product_ids=product_ids),
+                        "vector delete")
 
 
 def _sync(product: Product) -> None:
-    """Update the vectors' flags now if Milvus answers at once; else a worker updates them (with retries)."""
     from webapp.catalog import indexing
+    from workers.tasks import sync_product_vectors
+
+    _now_or_by_a_worker(lambda index: indexing.sync_product(product, index),
+                        lambda: sync_product_vectors.delay(product.pk), f"product {product.pk}: vector update")
+
+
+def _now_or_by_a_worker(update: Callable[[CatalogIndex], None], queue: Callable[[], None], what: str) -> None:
+    """Do ``update`` on the vectors now if Milvus answers at once (quick_catalog_index: one short try);
+    else ``queue`` the same work for a worker, which retries. A request never waits on Milvus."""
     from webapp.vectors import quick_catalog_index
 
     try:
         with quick_catalog_index() as index:
-            indexing.sync_product(product, index)
+            update(index)
     except VectorIndexError as error:
-        log.warning("product %s: vector update deferred (%s); queued for retry", product.pk, error)
-        from workers.tasks import sync_product_vectors
-
-        sync_product_vectors.delay(product.pk)
+        log.warning("%s deferred (%s); queued for retry", what, error)
+        queue()
