@@ -122,14 +122,14 @@ def _decode_legacy(raw: bytes) -> tuple[str, str]:
     with accents (rows pasted from two exports), each line in its own encoding, so the UTF-8 rows
     do not turn into mojibake. The encoding then names the lines read otherwise."""
     lines = raw.removeprefix(codecs.BOM_UTF8).splitlines(keepends=True)
-    utf8_accented = any(not line.isascii() and _is_utf8(line) for line in lines)
-    if not utf8_accented:
+    as_utf8 = [_utf8_or_none(line) for line in lines]
+    if not any(text is not None and not text.isascii() for text in as_utf8):
         return _decode_one_legacy(raw)
-    other = [number for number, line in enumerate(lines, start=1) if not _is_utf8(line)]
-    text = "".join(line.decode("utf-8") if _is_utf8(line) else _decode_one_legacy(line)[0] for line in lines)
-    legacy = _decode_one_legacy(b"".join(lines[n - 1] for n in other))[1]
-    return text, f"utf-8 ({legacy} on line{'s' if len(other) > 1 else ''} {', '.join(map(str, other[:10]))}" + (
-        ", ..." if len(other) > 10 else "") + ")"
+    others = [number for number, text in enumerate(as_utf8, start=1) if text is None]
+    legacy = _decode_one_legacy(b"".join(lines[number - 1] for number in others))[1]
+    text = "".join(text if text is not None else _decode_one_legacy(line)[0] for line, text in zip(lines, as_utf8))
+    named = ", ".join(map(str, others[:10])) + (", ..." if len(others) > 10 else "")
+    return text, f"utf-8 ({legacy} on line{'s' if len(others) > 1 else ''} {named})"
 
 
 def _decode_one_legacy(raw: bytes) -> tuple[str, str]:
@@ -139,12 +139,11 @@ def _decode_one_legacy(raw: bytes) -> tuple[str, str]:
         return raw.decode("latin-1"), "latin-1"
 
 
-def _is_utf8(line: bytes) -> bool:
+def _utf8_or_none(line: bytes) -> str | None:
     try:
-        line.decode("utf-8")
+        return line.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
 
 
 def _detect_delimiter(text: str) -> str:
