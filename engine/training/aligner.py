@@ -66,7 +66,7 @@ def train_aligner(
     torch.manual_seed(config.seed)
     heads = CascadeHeads(config.model)
     if config.init_state is not None:
-        heads.load_state_dict({k: v.float() for k, v in config.init_state.items()})
+        heads.load_state_dict(config.init_state)  # copied into the float32 parameters whatever its dtype
     if config.visibility_only:
         heads.freeze_landmarks()
     heads.to(config.device)
