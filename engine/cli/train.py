@@ -87,21 +87,18 @@ def run_control(args, device: str):
 def _train_aligner(args) -> int:
     from engine.data.sources import landmark_records
     from engine.training.aligner import AlignerTrainingConfig, train_aligner
-    from engine.training.landmark_set import LandmarkSet, build_landmark_set
+    from engine.training.landmark_set import LandmarkSource, build_combined_set, build_landmark_set
     from engine.training.samples import Augmentation
 
     model, init_state = _aligner_model(args)  # first: a wrong --init fails before the data is read
     device = resolve_device(args.device)
     started = time.time()
-    train_sets, data_meta, real = [], [], False
+    sources, data_meta, real = [], [], False
     for index, spec in enumerate(args.data):
         path, copies = parse_data_spec(spec)
         records = landmark_records(path, split="train")
         real = real or (path / "labels_upper.json").exists()
-        train_sets.append(
-            build_landmark_set(records, copies, Augmentation.training(), seed=args.seed + index, joint_noise=True,
-                               device=device, progress=not args.quiet, desc=path.name)
-        )
+        sources.append(LandmarkSource(records, copies, seed=args.seed + index, desc=path.name))
         data_meta.append({"path": str(path), "records": len(records), "copies": copies, "kind": "train split"})
     validation = {
         Path(v).name: build_landmark_set(_validation_records(Path(v)), device=device, progress=not args.quiet, desc=Path(v).name)
@@ -115,8 +112,9 @@ def _train_aligner(args) -> int:
         model=model, init_state=init_state, visibility_only=args.visibility_only,
     )
     control = run_control(args, device)
-    heads, history = train_aligner(LandmarkSet.concat(train_sets), config, validation, progress=not args.quiet,
-                                   control=control)
+    train_set = build_combined_set(sources, Augmentation.training(), joint_noise=True, device=device,
+                                   progress=not args.quiet)
+    heads, history = train_aligner(train_set, config, validation, progress=not args.quiet, control=control)
     validation_meta = [{"path": v, "records": len(validation[Path(v).name]), "copies": 1, "kind": "validation"} for v in args.val]
     return _save(
         args, heads, {"model": config.model.to_dict()}, history, device, started, control,

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+import itertools
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -36,20 +37,6 @@ class LandmarkSet:
     def __len__(self) -> int:
         return len(self.points)
 
-    @classmethod
-    def concat(cls, sets: Sequence["LandmarkSet"]) -> "LandmarkSet":
-        if len(sets) == 1:
-            return sets[0]
-        return cls(
-            features={k: torch.cat([s.features[k] for s in sets]) for k in sets[0].features},
-            points=torch.cat([s.points for s in sets]),
-            visibility=torch.cat([s.visibility for s in sets]),
-            garment_types=torch.cat([s.garment_types for s in sets]),
-            joints=torch.cat([s.joints for s in sets]),
-            box_sizes=torch.cat([s.box_sizes for s in sets]),
-            edges=torch.cat([s.edges for s in sets]),
-        )
-
     def batch(self, index, device: str = "cpu") -> dict:
         return {
             "features": select(self.features, index, device),
@@ -60,6 +47,16 @@ class LandmarkSet:
             "box_sizes": self.box_sizes[index].to(device),
             "edges": self.edges[index].to(device),
         }
+
+
+@dataclass
+class LandmarkSource:
+    """One labelled data set of a training run, cropped ``copies`` times (each time freshly augmented)."""
+
+    records: Sequence[LandmarkLabel]
+    copies: int = 1
+    seed: int = 0
+    desc: str = "crops"
 
 
 def build_landmark_set(
@@ -73,21 +70,60 @@ def build_landmark_set(
     desc: str = "crops",
 ) -> LandmarkSet:
     """Crop every record ``copies`` times (augmented when given) and encode the crops once."""
-    rng = np.random.default_rng(seed)
-    samples = list(_samples(records, copies, augmentation, rng, joint_noise, progress, desc))
-    if not samples:
-        raise ValueError(f"no usable {desc}: the data set has no labelled garments")
-    canvases = np.stack([s.canvas for s in samples])
-    features = encode_canvases(canvases, device=device, dtype=torch.float16, progress=progress)
-    return LandmarkSet(
-        features=features,
-        points=torch.from_numpy(np.stack([s.points for s in samples])),
-        visibility=torch.from_numpy(np.stack([s.visibility for s in samples])),
-        garment_types=torch.tensor([s.garment_type for s in samples]),
-        joints=torch.from_numpy(np.stack([s.joints for s in samples]).astype(np.float32)),
-        box_sizes=torch.tensor([[s.box.width, s.box.height] for s in samples], dtype=torch.float32),
-        edges=torch.from_numpy(np.stack([s.edges for s in samples]).astype(np.float32)),
+    return build_combined_set([LandmarkSource(records, copies, seed, desc)], augmentation, joint_noise, device, progress)
+
+
+def build_combined_set(
+    sources: Sequence[LandmarkSource],
+    augmentation: Augmentation | None = None,
+    joint_noise: bool = False,
+    device: str = "cpu",
+    progress: bool = True,
+    chunk_size: int = 512,
+) -> LandmarkSet:
+    """All sources' crops in one set, encoded a chunk at a time straight into preallocated maps.
+
+    The cached features are what bound the training set's size (about 0.3 MB a crop in float16),
+    so they are held once: no stack of every canvas beside them, no concatenation that copies them.
+    """
+    capacity = sum(len(source.records) * source.copies for source in sources)
+    samples = itertools.chain.from_iterable(
+        _samples(source.records, source.copies, augmentation, np.random.default_rng(source.seed), joint_noise,
+                 progress, source.desc)
+        for source in sources
     )
+    features: FeatureMaps = {}
+    labels: list[tuple] = []  # each sample without its canvas
+    for chunk in _chunks(samples, chunk_size):
+        maps = encode_canvases(np.stack([s.canvas for s in chunk]), device=device, dtype=torch.float16)
+        if not features:
+            features = {name: torch.empty((capacity, *value.shape[1:]), dtype=value.dtype) for name, value in maps.items()}
+        for name, value in maps.items():
+            features[name][len(labels) : len(labels) + len(chunk)] = value
+        labels += [(s.points, s.visibility, s.garment_type, s.joints, (s.box.width, s.box.height), s.edges) for s in chunk]
+    if not labels:
+        raise ValueError(f"no usable {', '.join(s.desc for s in sources)}: the data set has no labelled garments")
+    points, visibility, garment_types, joints, box_sizes, edges = zip(*labels)
+    return LandmarkSet(
+        features={name: value[: len(labels)] for name, value in features.items()},
+        points=torch.from_numpy(np.stack(points)),
+        visibility=torch.from_numpy(np.stack(visibility)),
+        garment_types=torch.tensor(garment_types),
+        joints=torch.from_numpy(np.stack(joints).astype(np.float32)),
+        box_sizes=torch.tensor(box_sizes, dtype=torch.float32),
+        edges=torch.from_numpy(np.stack(edges).astype(np.float32)),
+    )
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _samples(records, copies, augmentation, rng, joint_noise, progress, desc) -> Iterable[Sample]:

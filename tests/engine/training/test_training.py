@@ -14,7 +14,7 @@ from engine.models.cascade import CascadeConfig
 from engine.models.fashionnet import FashionNetConfig
 from engine.training.aligner import AlignerTrainingConfig, train_aligner
 from engine.training.extractor import ExtractorTrainingConfig, build_embedding_set, train_extractor
-from engine.training.landmark_set import build_landmark_set
+from engine.training.landmark_set import LandmarkSource, build_combined_set, build_landmark_set
 from engine.training.samples import Augmentation
 from engine.types import Detection, Landmarks, Visibility
 from plugins.cascade_cnn import CascadeCnnAligner
@@ -126,3 +126,23 @@ def test_visibility_only_training_needs_heads_to_start_from(tiny_fld, tmp_path, 
     assert code != 0
     assert "--init" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_combined_set_holds_each_source_as_if_built_alone_across_chunk_boundaries(tiny_fld):
+    records = landmark_records(tiny_fld)
+    first, second = records[:5], records[5:9]
+    augmentation = Augmentation.training()
+    combined = build_combined_set(
+        [LandmarkSource(first, copies=2, seed=3), LandmarkSource(second, copies=1, seed=4)],
+        augmentation, joint_noise=True, progress=False, chunk_size=4,  # chunks of 4 cross the sources' border
+    )
+    alone = [
+        build_landmark_set(first, 2, augmentation, seed=3, joint_noise=True, progress=False),
+        build_landmark_set(second, 1, augmentation, seed=4, joint_noise=True, progress=False),
+    ]
+    assert len(combined) == 14
+    for name in ("points", "visibility", "garment_types", "joints", "box_sizes", "edges"):
+        assert torch.equal(getattr(combined, name), torch.cat([getattr(s, name) for s in alone])), name
+    for name, maps in combined.features.items():
+        assert maps.dtype == torch.float16 and maps.shape[0] == 14
+        assert torch.allclose(maps.float(), torch.cat([s.features[name] for s in alone]).float(), atol=1e-3), name
