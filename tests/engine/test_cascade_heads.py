@@ -1,0 +1,39 @@
+"""The cascade heads' inference shortcuts give the same numbers as the plain computation."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine.models.cascade import CascadeConfig, Stage1Head, pointwise
+from engine.models.efficientnet_lite import FEATURE_CHANNELS
+from engine.types import NUM_JOINTS
+
+
+def test_pointwise_is_the_1x1_convolution_for_any_batch_with_or_without_bias():
+    torch.manual_seed(0)
+    x = torch.randn(3, 40, 9, 7)
+    for bias in (True, False):
+        conv = nn.Conv2d(40, 16, 1, bias=bias)
+        assert torch.allclose(pointwise(conv, x), conv(x), atol=1e-5)
+
+
+def _features(batch: int) -> dict[str, torch.Tensor]:
+    sizes = {"s8": 28, "s16": 14, "s32": 7}
+    return {name: torch.randn(batch, FEATURE_CHANNELS[name], size, size) for name, size in sizes.items()}
+
+
+def test_stage1_without_joints_equals_all_zero_joints_also_after_the_weights_change():
+    torch.manual_seed(0)
+    head = Stage1Head(CascadeConfig(hidden=32))
+    features, types = _features(2), torch.eye(3)[[0, 2]]
+    no_joints = torch.zeros(2, NUM_JOINTS, 3)
+    for _ in range(2):
+        head.eval()  # inference cuts the joint-free weights once, here
+        with torch.no_grad():
+            without, _, _ = head(features, types, None)
+            with_zeros, _, _ = head(features, types, no_joints)
+        assert torch.allclose(without, with_zeros, atol=1e-6)
+        head.train()
+        with torch.no_grad():
+            head.fuse[0][0].weight.add_(0.05 * torch.randn_like(head.fuse[0][0].weight))  # a training step
+        assert torch.allclose(head(features, types, None)[0], head(features, types, no_joints)[0], atol=1e-6)
