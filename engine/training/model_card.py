@@ -11,6 +11,11 @@ DEEPFASHION_TERMS = (
     "research and education. A model fine-tuned on those photos must not be reported on FLD's test split."
 )
 
+VALIDATION_NOTE = (
+    "The trainer's own figures after the last epoch, on its cached crops: the aligner's are given the "
+    "data's labelled body joints where it has them. The evaluations below are the figures to quote."
+)
+
 
 def record_evaluation(weights_path: "str | Path", name: str, metrics: dict[str, Any], command: str) -> None:
     """Add an evaluation to a checkpoint's metadata and rewrite its card (the .pt is untouched)."""
@@ -42,6 +47,7 @@ def write_model_card(weights_path: "str | Path", metadata: dict[str, Any]) -> Pa
     ]
     lines += [_data_line(d) for d in metadata.get("data", [])]
     lines += ["", "## Command", "", "```", metadata.get("command", ""), "```", "", "## Validation during training", ""]
+    lines += [VALIDATION_NOTE, ""]
     final = metadata.get("final_validation", {})
     lines += [f"- {k}: {v}" for k, v in final.items()] or ["- none"]
     evaluations = metadata.get("evaluations", {})
