@@ -1,8 +1,8 @@
 """A set of garment crops with landmark labels and their cached backbone features."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 import itertools
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
