@@ -119,6 +119,7 @@ class Stage1Head(nn.Module):
         self.heatmap = nn.Conv2d(h, NUM_SLOTS, 1)
         # For inference without joints: the first fusion weights without the joints' input channels.
         self.register_buffer("weight_without_joints", torch.empty(0), persistent=False)
+        self.register_load_state_dict_post_hook(Stage1Head._after_load)
 
     def forward(self, features: dict[str, torch.Tensor], type_onehot: torch.Tensor, joints: torch.Tensor | None):
         s8 = pointwise(self.lateral_s8, features["s8"])
@@ -139,11 +140,19 @@ class Stage1Head(nn.Module):
 
     def train(self, mode: bool = True) -> "Stage1Head":
         super().train(mode)
-        if not mode and self.use_joints:
-            # Cut once when switching to inference: a slice per call copies the weights every time
-            # and hides them from the frozen trace, which then cannot fold the batch norm into them.
-            self.weight_without_joints = self.fuse[0][0].weight[:, :-NUM_JOINTS].detach().clone()
+        self._cut_weight_without_joints()
         return self
+
+    @staticmethod
+    def _after_load(module: "Stage1Head", incompatible_keys) -> None:
+        module._cut_weight_without_joints()  # weights loaded into heads already in inference mode
+
+    def _cut_weight_without_joints(self) -> None:
+        """In inference, cut once (on the switch to it, or on loading weights): a slice per call copies
+        the weights every time and hides them from the frozen trace, which then cannot fold the batch
+        norm into them. Training slices per call, so gradients reach the weights."""
+        if not self.training and self.use_joints:
+            self.weight_without_joints = self.fuse[0][0].weight[:, :-NUM_JOINTS].detach().clone()
 
     def _fuse_without_joints(self, x: torch.Tensor) -> torch.Tensor:
         """``fuse`` with all-zero joint maps, without making them: their weights would multiply zeros."""
@@ -216,14 +225,20 @@ class VisibilityHead(nn.Module):
         return self.classify(torch.cat([embedded, embedded[:, self.partner]], dim=-1))
 
 
+def project(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution applied to (..., in channels, M) values as a matrix product: (..., out, M).
+
+    The same numbers as the convolution, 2-4x faster at batch size 1 on a CPU (oneDNN's convolutions
+    are tuned for large maps; the heads' maps and samples are small).
+    """
+    out = torch.matmul(conv.weight[:, :, 0, 0], x)
+    return out + conv.bias[:, None] if conv.bias is not None else out
+
+
 def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """A 1x1 convolution as a matrix product: the same numbers, 2-4x faster at batch size 1 on a CPU
-    (oneDNN's convolutions are tuned for large maps, the heads' maps are small)."""
+    """``conv(x)`` for a 1x1 convolution and an (N, C, H, W) map, through ``project``."""
     n, _, h, w = x.shape
-    out = torch.matmul(conv.weight[:, :, 0, 0], x.flatten(2))
-    if conv.bias is not None:
-        out = out + conv.bias[:, None]
-    return out.view(n, -1, h, w)
+    return project(conv, x.flatten(2)).view(n, -1, h, w)
 
 
 def sample_around(feature_map: torch.Tensor, points: torch.Tensor, radius: float, grid: int) -> torch.Tensor:
@@ -256,10 +271,7 @@ def sample_projected(
     """
     n, k, _ = points.shape
     raw = sample_around(feature_map, points, radius, grid).view(n, k, feature_map.shape[1], grid * grid)
-    projected = torch.matmul(projection.weight[:, :, 0, 0], raw)  # (N, K, out, grid * grid)
-    if projection.bias is not None:
-        projected = projected + projection.bias[:, None]
-    return projected.reshape(n, k, -1)
+    return project(projection, raw).reshape(n, k, -1)  # from (N, K, out, grid * grid)
 
 
 class RefineStage(nn.Module):

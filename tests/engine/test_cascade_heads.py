@@ -37,3 +37,13 @@ def test_stage1_without_joints_equals_all_zero_joints_also_after_the_weights_cha
         with torch.no_grad():
             head.fuse[0][0].weight.add_(0.05 * torch.randn_like(head.fuse[0][0].weight))  # a training step
         assert torch.allclose(head(features, types, None)[0], head(features, types, no_joints)[0], atol=1e-6)
+
+
+def test_stage1_without_joints_uses_weights_loaded_while_in_inference_mode():
+    torch.manual_seed(0)
+    head, other = Stage1Head(CascadeConfig(hidden=32)).eval(), Stage1Head(CascadeConfig(hidden=32)).eval()
+    head.load_state_dict(other.state_dict())
+    features, types = _features(1), torch.eye(3)[[1]]
+    with torch.no_grad():
+        assert torch.allclose(head(features, types, None)[0], other(features, types, None)[0], atol=1e-6)
+        assert torch.allclose(head(features, types, None)[0], head(features, types, torch.zeros(1, NUM_JOINTS, 3))[0], atol=1e-6)
