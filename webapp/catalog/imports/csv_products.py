@@ -126,8 +126,10 @@ def _decode_legacy(raw: bytes) -> tuple[str, str]:
     if not any(text is not None and not text.isascii() for text in as_utf8):
         return _decode_one_legacy(raw)
     others = [number for number, text in enumerate(as_utf8, start=1) if text is None]
-    legacy = _decode_one_legacy(b"".join(lines[number - 1] for number in others))[1]
-    text = "".join(text if text is not None else _decode_one_legacy(line)[0] for line, text in zip(lines, as_utf8))
+    decoded = {number: _decode_one_legacy(lines[number - 1]) for number in others}
+    # cp1252 maps byte by byte: the other lines read as it together exactly when each line does.
+    legacy = "cp1252" if all(encoding == "cp1252" for _, encoding in decoded.values()) else "latin-1"
+    text = "".join(text if text is not None else decoded[number][0] for number, text in enumerate(as_utf8, start=1))
     named = ", ".join(map(str, others[:10])) + (", ..." if len(others) > 10 else "")
     return text, f"utf-8 ({legacy} on line{'s' if len(others) > 1 else ''} {named})"
 
