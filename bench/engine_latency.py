@@ -2,8 +2,11 @@
 detector + aligner + extractor, and the backbone alone as the baseline, all measured in this run.
 
     .venv/bin/python bench/engine_latency.py [--runs 30] [--threads N]
+        [--against-aligner OLD.pt] [--against-extractor OLD.pt]
 
-Prints medians (and p90) in milliseconds and the ratio to the backbone-only time.
+Prints medians (and p90) in milliseconds and the ratio to the backbone-only time. With --against-*,
+the crop is also described by the same plugins loaded with those checkpoints (e.g. the previous
+weights, kept aside), timed in the same rounds: a fair A/B of two head designs on a noisy machine.
 """
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ import numpy as np
 import torch
 from skimage import data as skimage_data
 
-from engine.contracts import GarmentCrops
+from engine.contracts import GarmentCrops, Role
 from engine.pipeline import Pipeline
+from engine.registry import plugin_class
 from engine.training.features import encode_canvases
 from engine.types import Box, Detection, GarmentType
 
@@ -47,6 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--against-aligner", default=None, metavar="CHECKPOINT",
+                        help="also time the aligner plugin loaded with these weights")
+    parser.add_argument("--against-extractor", default=None, metavar="CHECKPOINT",
+                        help="also time the extractor plugin loaded with these weights")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,15 +67,34 @@ def main() -> None:
         # The backbone exactly as the pipeline runs it (the same frozen trace), so the ratio is the heads' cost.
         encode_canvases(crop.canvases)
 
-    baseline, crop_times, photo_times = measure(
-        [backbone_only, lambda: pipeline.describe_crops(crop), lambda: pipeline.run(photo)], args.runs
-    )
+    fns = [backbone_only, lambda: pipeline.describe_crops(crop), lambda: pipeline.run(photo)]
+    other = against(pipeline, args.against_aligner, args.against_extractor)
+    if other is not None:
+        fns.append(lambda: other.describe_crops(crop))
+    baseline, crop_times, photo_times, *other_times = measure(fns, args.runs)
     garments = len(pipeline.run(photo).garments)
     base = statistics.median(baseline)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.runs} runs each")
     print(summary("backbone only (1 crop, baseline)", baseline))
     print(summary("aligner + extractor (1 crop)", crop_times, base))
     print(summary(f"detector + aligner + extractor (photo, {garments} garment(s))", photo_times, base))
+    if other_times:
+        print(summary("aligner + extractor (1 crop), --against weights", other_times[0], base))
+
+
+def against(pipeline: Pipeline, aligner_weights: str | None, extractor_weights: str | None) -> Pipeline | None:
+    """The pipeline's aligner and extractor loaded with other weights (None when none are given)."""
+    if aligner_weights is None and extractor_weights is None:
+        return None
+
+    def load(plugin, role: Role, weights: str | None):
+        return plugin if weights is None else plugin_class(plugin.info.name, role)(device="cpu", weights=weights)
+
+    return Pipeline(
+        detector=None,
+        aligner=load(pipeline.aligner, Role.ALIGNER, aligner_weights),
+        extractor=load(pipeline.extractor, Role.EXTRACTOR, extractor_weights),
+    )
 
 
 if __name__ == "__main__":
