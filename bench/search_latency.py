@@ -67,7 +67,8 @@ def build_catalog(size: int) -> None:
     from engine.data.synthetic import generate_consumer2shop
     from webapp.catalog import imports
     from webapp.catalog.importing import import_rows
-    from webapp.catalog.indexing import batches, index_images, pending_image_ids
+    from engine.batches import batches
+    from webapp.catalog.indexing import index_images, pending_image_ids
     from webapp.catalog.models import ProductImage
     from webapp.vectors import catalog_index
     from workers.runtime import pipeline

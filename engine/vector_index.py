@@ -52,6 +52,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from engine.batches import batches
 from engine.types import GarmentType
 
 logger = logging.getLogger(__name__)
@@ -341,18 +342,18 @@ class CatalogIndex:
         values) before anything is sent.
         """
         records = _dedupe_by_image([self._record(row) for row in rows])
-        for batch in _batches(records, self.batch_size):
+        for batch in batches(records, self.batch_size):
             self._call("upsert", lambda c, b=batch: c.upsert(self._target(), b, **self._rpc()))
         return len(records)
 
     def delete_images(self, image_ids: Iterable[int]) -> None:
         """Remove the vectors of these images (unknown ids are ignored)."""
-        for batch in _batches(_ids(image_ids, "image_id"), self.batch_size):
+        for batch in batches(_ids(image_ids, "image_id"), self.batch_size):
             self._call("delete images", lambda c, b=batch: c.delete(self._target(), ids=b, **self._rpc()))
 
     def delete_products(self, product_ids: Iterable[int]) -> None:
         """Remove every image vector of these products."""
-        for batch in _batches(_ids(product_ids, "product_id"), self.batch_size):
+        for batch in batches(_ids(product_ids, "product_id"), self.batch_size):
             expr = filter_expression(only_active=False, product_ids=batch)
             self._call("delete products", lambda c, e=expr: c.delete(self._target(), filter=e, **self._rpc()))
 
@@ -364,11 +365,11 @@ class CatalogIndex:
         catalog worker) so a concurrent upsert is not overwritten.
         """
         changed = 0
-        for batch in _batches(_ids(product_ids, "product_id"), 100):
+        for batch in batches(_ids(product_ids, "product_id"), 100):
             rows = self._rows_of_products(batch, only_flag=not active)
             for row in rows:
                 row["active"] = bool(active)
-            for chunk in _batches(rows, self.batch_size):
+            for chunk in batches(rows, self.batch_size):
                 self._call("upsert", lambda c, b=chunk: c.upsert(self._target(), b, **self._rpc()))
             changed += len(rows)
         return changed
@@ -444,7 +445,7 @@ class CatalogIndex:
     def get_embeddings(self, image_ids: Iterable[int]) -> dict[int, np.ndarray]:
         """Stored vectors by image id (ids not in the index are absent from the result)."""
         found: dict[int, np.ndarray] = {}
-        for batch in _batches(_ids(image_ids, "image_id"), self.batch_size):
+        for batch in batches(_ids(image_ids, "image_id"), self.batch_size):
             rows = self._call("get embeddings", lambda c, b=batch: c.get(
                 self._target(), ids=b, output_fields=["image_id", "embedding"], **self._rpc(),
             ))
@@ -954,11 +955,6 @@ def _quote(value: str) -> str:
     """A double-quoted Milvus string literal; backslash and quote escaped (control
     characters were rejected), so the value cannot end the literal early."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield list(items[start:start + size])
 
 
 def _dedupe_by_image(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -69,7 +69,7 @@ def recover_searches(limit: int = LIMIT) -> int:
 
 
 def recover_images(limit: int = LIMIT) -> int:
-    from webapp.catalog.indexing import batches
+    from engine.batches import batches
     from webapp.catalog.models import IndexState, ProductImage
 
     from workers.tasks import index_images

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
 
+from engine.batches import batches
 from engine.training.features import FeatureMaps, encode_canvases, select
 from engine.training.samples import Augmentation, Sample, noisy_joints, record_samples
 from engine.types import Box, GarmentType
@@ -94,7 +95,7 @@ def build_combined_set(
     )
     features: FeatureMaps = {}
     labels: list[tuple] = []  # each sample without its canvas
-    for chunk in _chunks(samples, chunk_size):
+    for chunk in batches(samples, chunk_size):
         maps = encode_canvases(np.stack([s.canvas for s in chunk]), device=device, dtype=torch.float16)
         if not features:
             features = {name: torch.empty((capacity, *value.shape[1:]), dtype=value.dtype) for name, value in maps.items()}
@@ -113,17 +114,6 @@ def build_combined_set(
         box_sizes=torch.tensor(box_sizes, dtype=torch.float32),
         edges=torch.from_numpy(np.stack(edges).astype(np.float32)),
     )
-
-
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _samples(records, copies, augmentation, rng, joint_noise, progress, desc) -> Iterable[Sample]:

@@ -34,7 +34,8 @@ from typing import Any, Sequence
 from django.conf import settings
 from django.db import transaction
 
-from webapp.catalog.indexing import batches, index_images
+from engine.batches import batches
+from webapp.catalog.indexing import index_images
 from webapp.catalog.models import IndexState, ProductImage
 from webapp.vectors import catalog_index, index_row
 

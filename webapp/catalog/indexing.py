@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from django.db import transaction
 from django.utils import timezone
 
+from engine.batches import batches
 from engine.imageio import ImageError
 from engine.pipeline import Pipeline
 from engine.types import GarmentType, PipelineResult
@@ -123,11 +124,6 @@ def fail_images(image_ids: Sequence[int], reason: str, job_id: int | None = None
 def pending_image_ids(limit: int | None = None) -> list[int]:
     ids = ProductImage.objects.filter(index_state=IndexState.PENDING).order_by("pk").values_list("pk", flat=True)
     return list(ids[:limit] if limit else ids)
-
-
-def batches(ids: Sequence[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield list(ids[start : start + size])
 
 
 def start_job(kind: str, total: int, description: str = "", user=None) -> Job:

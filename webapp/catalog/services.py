@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from webapp.catalog.indexing import batches, start_job
+from engine.batches import batches
+from webapp.catalog.indexing import start_job
 from webapp.catalog.models import IndexState, JobKind, Product, ProductImage
 from webapp.uploads import checked_photo
 
