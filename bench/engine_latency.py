@@ -1,16 +1,18 @@
 """CPU latency of the engine: one garment crop through aligner + extractor, one full photo through
 detector + aligner + extractor, and the backbone alone as the baseline, all measured in this run.
 
-    .venv/bin/python bench/engine_latency.py [--runs 30] [--threads N]
+    .venv/bin/python bench/engine_latency.py [--runs 30] [--threads N] [--against-float32]
         [--against-aligner OLD.pt] [--against-extractor OLD.pt]
 
 Prints medians (and p90) in milliseconds and the ratio to the backbone-only time. With --against-*,
 the crop is also described by the same plugins loaded with those checkpoints (e.g. the previous
-weights, kept aside), timed in the same rounds: a fair A/B of two head designs on a noisy machine.
+weights, kept aside), or with every layer in float32 (STREETSHOP_INT8=0, engine.models.int8), timed
+in the same rounds: a fair A/B on a noisy machine.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -55,6 +57,8 @@ def main() -> None:
                         help="also time the aligner plugin loaded with these weights")
     parser.add_argument("--against-extractor", default=None, metavar="CHECKPOINT",
                         help="also time the extractor plugin loaded with these weights")
+    parser.add_argument("--against-float32", action="store_true",
+                        help="also time the plugins with every layer in float32 (STREETSHOP_INT8=0)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,9 +72,11 @@ def main() -> None:
         encode_canvases(crop.canvases)
 
     fns = [backbone_only, lambda: pipeline.describe_crops(crop), lambda: pipeline.run(photo)]
-    other = against(pipeline, args.against_aligner, args.against_extractor)
-    if other is not None:
-        fns.append(lambda: other.describe_crops(crop))
+    others = {"--against weights": against(pipeline, args.against_aligner, args.against_extractor)}
+    if args.against_float32:
+        others["float32 layers"] = in_float32(pipeline)
+    others = {label: other for label, other in others.items() if other is not None}
+    fns += [lambda other=other: other.describe_crops(crop) for other in others.values()]
     baseline, crop_times, photo_times, *other_times = measure(fns, args.runs)
     garments = len(pipeline.run(photo).garments)
     base = statistics.median(baseline)
@@ -78,8 +84,8 @@ def main() -> None:
     print(summary("backbone only (1 crop, baseline)", baseline))
     print(summary("aligner + extractor (1 crop)", crop_times, base))
     print(summary(f"detector + aligner + extractor (photo, {garments} garment(s))", photo_times, base))
-    if other_times:
-        print(summary("aligner + extractor (1 crop), --against weights", other_times[0], base))
+    for label, times in zip(others, other_times):
+        print(summary(f"aligner + extractor (1 crop), {label}", times, base))
 
 
 def against(pipeline: Pipeline, aligner_weights: str | None, extractor_weights: str | None) -> Pipeline | None:
@@ -95,6 +101,20 @@ def against(pipeline: Pipeline, aligner_weights: str | None, extractor_weights: 
         aligner=load(pipeline.aligner, Role.ALIGNER, aligner_weights),
         extractor=load(pipeline.extractor, Role.EXTRACTOR, extractor_weights),
     )
+
+
+def in_float32(pipeline: Pipeline) -> Pipeline:
+    """The pipeline's aligner and extractor loaded again with every layer in float32."""
+    previous = os.environ.get("STREETSHOP_INT8")
+    os.environ["STREETSHOP_INT8"] = "0"
+    try:
+        return Pipeline(detector=None, aligner=type(pipeline.aligner)(device="cpu"),
+                        extractor=type(pipeline.extractor)(device="cpu"))
+    finally:
+        if previous is None:
+            del os.environ["STREETSHOP_INT8"]
+        else:
+            os.environ["STREETSHOP_INT8"] = previous
 
 
 if __name__ == "__main__":

@@ -117,8 +117,10 @@ class Stage1Head(nn.Module):
             conv_bn_relu(h + extra, h), *(conv_bn_relu(h, h) for _ in range(config.fuse_layers - 1))
         )
         self.heatmap = nn.Conv2d(h, NUM_SLOTS, 1)
-        # For inference without joints: the first fusion weights without the joints' input channels.
-        self.register_buffer("weight_without_joints", torch.empty(0), persistent=False)
+        # For inference: the fusion convolutions cut up and folded once (see _cut_for_inference).
+        later = [f"inference_{kind}_{i}" for i in range(1, config.fuse_layers) for kind in ("weight", "bias")]
+        for name in ("inference_weight", "inference_weight_joints", "inference_bias", "type_maps", *later):
+            self.register_buffer(name, torch.empty(0), persistent=False)
         self.register_load_state_dict_post_hook(Stage1Head._after_load)
 
     def forward(self, features: dict[str, torch.Tensor], type_onehot: torch.Tensor, joints: torch.Tensor | None):
@@ -128,38 +130,94 @@ class Stage1Head(nn.Module):
         s32 = pointwise(self.lateral_s32, features["s32"])
         x = s8 + F.interpolate(s16, size=size, mode="bilinear", align_corners=False)
         x = x + F.interpolate(s32, size=size, mode="bilinear", align_corners=False)
-        x = torch.cat([x, type_onehot[:, :, None, None].expand(-1, -1, size, size)], dim=1)
+        joint_maps = None
         if self.use_joints and joints is not None:
-            x = self.fuse(torch.cat([x, joint_heatmaps(joints, x.shape[0], size, x.device)], dim=1))
-        elif self.use_joints:
-            x = self._fuse_without_joints(x)
+            joint_maps = joint_heatmaps(joints, x.shape[0], size, x.device)
+        if not self.training:
+            x = self._fuse_for_inference(x, type_onehot, joint_maps)
         else:
-            x = self.fuse(x)
+            x = torch.cat([x, type_onehot[:, :, None, None].expand(-1, -1, size, size)], dim=1)
+            if joint_maps is not None:
+                x = self.fuse(torch.cat([x, joint_maps], dim=1))
+            elif self.use_joints:
+                x = self._fuse_without_joints(x)
+            else:
+                x = self.fuse(x)
         points, probs = soft_argmax(pointwise(self.heatmap, x))
         return points, probs, x
 
     def train(self, mode: bool = True) -> "Stage1Head":
         super().train(mode)
-        self._cut_weight_without_joints()
+        self._cut_for_inference()
         return self
 
     @staticmethod
     def _after_load(module: "Stage1Head", incompatible_keys) -> None:
-        module._cut_weight_without_joints()  # weights loaded into heads already in inference mode
+        module._cut_for_inference()  # weights loaded into heads already in inference mode
 
-    def _cut_weight_without_joints(self) -> None:
-        """In inference, cut once (on the switch to it, or on loading weights): a slice per call copies
-        the weights every time and hides them from the frozen trace, which then cannot fold the batch
-        norm into them. Training slices per call, so gradients reach the weights."""
-        if not self.training and self.use_joints:
-            self.weight_without_joints = self.fuse[0][0].weight[:, :-NUM_JOINTS].detach().clone()
+    def _cut_for_inference(self) -> None:
+        """In inference, cut the first fusion convolution once (on the switch to it, or on loading
+        weights), with its batch norm folded in:
+
+        - the garment type enters as three constant maps, so its share of the convolution is a fixed
+          map per type, computed here (the zero padding makes its border differ from its middle);
+        - all-zero joint maps (no detector joints) multiply their weights by zeros: left out.
+
+        What is left convolves only the fused features (and the joint maps when there are), the
+        same numbers for less work. The later layers are folded too. All weights are kept
+        channels-last, the layout of the maps they meet (see ``pointwise``): oneDNN would otherwise
+        reorder them on every call. Training slices per call, so gradients reach the weights.
+        """
+        if self.training:
+            return
+        conv, norm, _ = self.fuse[0]
+        weight, bias = fold_batch_norm(conv.weight, conv.bias, norm)
+        h = self.lateral_s8.out_channels
+        types = slice(h, h + NUM_GARMENT_TYPES)
+        self.inference_weight = _channels_last(weight[:, :h])
+        if self.use_joints:
+            self.inference_weight_joints = _channels_last(torch.cat([weight[:, :h], weight[:, types.stop :]], dim=1))
+        self.inference_bias = bias
+        for i, (later_conv, later_norm, _) in enumerate(self.fuse[1:], start=1):
+            later_weight, later_bias = fold_batch_norm(later_conv.weight, later_conv.bias, later_norm)
+            setattr(self, f"inference_weight_{i}", _channels_last(later_weight))
+            setattr(self, f"inference_bias_{i}", later_bias)
+        constant = torch.eye(NUM_GARMENT_TYPES, device=weight.device)[:, :, None, None]
+        constant = constant.expand(-1, -1, HEATMAP_SIZE, HEATMAP_SIZE)
+        self.type_maps = F.conv2d(constant, weight[:, types], padding=conv.padding)  # (types, h, S, S)
+
+    def _fuse_for_inference(self, x: torch.Tensor, type_onehot: torch.Tensor, joint_maps: torch.Tensor | None):
+        conv = self.fuse[0][0]
+        if joint_maps is None:
+            first = F.conv2d(x, self.inference_weight, self.inference_bias, padding=conv.padding)
+        else:
+            first = F.conv2d(torch.cat([x, joint_maps], dim=1), self.inference_weight_joints, self.inference_bias,
+                             padding=conv.padding)
+        x = torch.relu(first + self.type_maps.index_select(0, type_onehot.argmax(1)))  # the types are one-hot
+        for i in range(1, len(self.fuse)):
+            x = torch.relu(F.conv2d(x, getattr(self, f"inference_weight_{i}"), getattr(self, f"inference_bias_{i}"),
+                                    padding=conv.padding))
+        return x
 
     def _fuse_without_joints(self, x: torch.Tensor) -> torch.Tensor:
         """``fuse`` with all-zero joint maps, without making them: their weights would multiply zeros."""
         conv, norm, relu = self.fuse[0]
-        weight = conv.weight[:, : x.shape[1]] if self.training else self.weight_without_joints
-        first = F.conv2d(x, weight, conv.bias, padding=conv.padding)
+        first = F.conv2d(x, conv.weight[:, : x.shape[1]], conv.bias, padding=conv.padding)
         return self.fuse[1:](relu(norm(first)))
+
+
+def _channels_last(weight: torch.Tensor) -> torch.Tensor:
+    return weight.contiguous(memory_format=torch.channels_last)
+
+
+def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None, norm: nn.BatchNorm2d):
+    """A convolution's weight and bias with the inference-mode batch norm after it folded in:
+    ``norm(conv(x)) == conv'(x)``. Detached copies."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    bias = bias if bias is not None else torch.zeros_like(norm.running_mean)
+    shape = (-1,) + (1,) * (weight.dim() - 1)
+    folded_bias = (bias - norm.running_mean) * scale + norm.bias
+    return (weight * scale.view(shape)).detach().clone(), folded_bias.detach().clone()
 
 
 class VisibilityHead(nn.Module):
@@ -212,7 +270,7 @@ class VisibilityHead(nn.Module):
             patches.append(sample_projected(features["s16"], self.reduce_s16, points, 0.15, self.grid))
         local = torch.cat(patches, dim=-1)
         peak = probs.flatten(2).amax(-1, keepdim=True) * probs.shape[-1] * probs.shape[-2] / 100
-        slots = torch.eye(NUM_SLOTS, device=points.device)[None].expand(n, -1, -1)
+        slots = _slot_identity(points.device).expand(n, -1, -1)
         types = type_onehot[:, None, :].expand(-1, NUM_SLOTS, -1)
         parts = [under_heatmap, local, points, peak, slots, types]
         if self.photo_edges:
@@ -236,9 +294,16 @@ def project(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for a 1x1 convolution and an (N, C, H, W) map, through ``project``."""
-    n, _, h, w = x.shape
-    return project(conv, x.flatten(2)).view(n, -1, h, w)
+    """``conv(x)`` for a 1x1 convolution and an (N, C, H, W) map, as a product over the map's pixels.
+
+    The pixels are rows and the result is channels-last (a view of the product): the backbone's maps
+    are channels-last, so neither side is copied, and bilinear upsampling runs several times faster
+    on that layout than on a contiguous one.
+    """
+    n, c, h, w = x.shape
+    out = torch.matmul(x.permute(0, 2, 3, 1).reshape(n, h * w, c), conv.weight[:, :, 0, 0].t())
+    out = out + conv.bias if conv.bias is not None else out
+    return out.view(n, h, w, -1).permute(0, 3, 1, 2)
 
 
 def sample_around(feature_map: torch.Tensor, points: torch.Tensor, radius: float, grid: int) -> torch.Tensor:
@@ -250,14 +315,32 @@ def sample_around(feature_map: torch.Tensor, points: torch.Tensor, radius: float
     return sampled.permute(0, 2, 1, 3).reshape(n, k, -1)
 
 
-@functools.lru_cache(maxsize=None)
+def _constant(make):
+    """``make`` (hashable arguments -> a tensor) run once per arguments. The tensor serves training and
+    inference alike, and enters a trace as a constant instead of being rebuilt on every call
+    (engine.models.tracing runs a module once before tracing it)."""
+
+    @functools.lru_cache(maxsize=None)
+    @functools.wraps(make)
+    def cached(*args):
+        with torch.inference_mode(False), torch.no_grad():
+            return make(*args)
+
+    return cached
+
+
+@_constant
 def _lattice(radius: float, grid: int, device: torch.device) -> torch.Tensor:
-    """The (1, 1, grid * grid, 2) offsets of ``sample_around``, made once (a trace keeps them as a
-    constant instead of rebuilding them on every call)."""
-    with torch.inference_mode(False), torch.no_grad():  # usable in training as well as in inference
-        offsets = torch.linspace(-radius, radius, grid, device=device)
-        oy, ox = torch.meshgrid(offsets, offsets, indexing="ij")
-        return torch.stack([ox, oy], dim=-1).view(1, 1, grid * grid, 2)
+    """The (1, 1, grid * grid, 2) offsets of ``sample_around``."""
+    offsets = torch.linspace(-radius, radius, grid, device=device)
+    oy, ox = torch.meshgrid(offsets, offsets, indexing="ij")
+    return torch.stack([ox, oy], dim=-1).view(1, 1, grid * grid, 2)
+
+
+@_constant
+def _slot_identity(device: torch.device) -> torch.Tensor:
+    """(1, 8, 8): each slot's one-hot code, an input of the refinement and visibility MLPs."""
+    return torch.eye(NUM_SLOTS, device=device)[None]
 
 
 def sample_projected(
@@ -303,7 +386,7 @@ class RefineStage(nn.Module):
             ],
             dim=-1,
         )
-        slots = torch.eye(NUM_SLOTS, device=points.device)[None].expand(n, -1, -1)
+        slots = _slot_identity(points.device).expand(n, -1, -1)
         types = type_onehot[:, None, :].expand(-1, NUM_SLOTS, -1)
         delta = self.mlp(torch.cat([local, points, slots, types], dim=-1))
         # A stage corrects within a few times its sampling radius, never jumps across the crop.

@@ -40,6 +40,9 @@ class TracedInference:
         key = tuple((t.dtype, t.dim()) for t in tensors)
         trace = self._traces.get(key)
         if trace is None:
+            # One eager call first: values a module caches on first use (the sampling lattices of
+            # engine.models.cascade) then enter the trace as constants, not as ops rerun per call.
+            self.module(*tensors)
             with torch.jit.optimized_execution(True):
                 trace = torch.jit.freeze(torch.jit.trace(self.module, tensors, check_trace=False))
             self._traces[key] = trace

@@ -10,6 +10,7 @@ import torch
 from engine.checkpoints import load_checkpoint, read_metadata, weights_version
 from engine.contracts import Aligner, GarmentCrops, PluginInfo, Role
 from engine.models.cascade import CascadeConfig, CascadeHeads, CascadeInference
+from engine.models.int8 import int8_enabled, with_int8_layers
 from engine.models.tracing import TracedInference
 from engine.training.features import encode_canvases
 from engine.types import GARMENT_TYPES, NUM_JOINTS, Landmarks, Visibility, slot_mask
@@ -38,7 +39,9 @@ class CascadeCnnAligner(Aligner):
         self.heads = CascadeHeads(CascadeConfig.from_dict(config["model"]))
         self.heads.load_state_dict(state)
         self.heads.to(device).eval()
-        self._inference = TracedInference(CascadeInference(self.heads))
+        # The visibility head stays float32: its classes turn on small margins, and its layers are narrow.
+        heads = with_int8_layers(self.heads, skip=("visibility",)) if int8_enabled(device) else self.heads
+        self._inference = TracedInference(CascadeInference(heads))
 
     def compute_features(self, crops: GarmentCrops) -> Any:
         return encode_canvases(crops.canvases, self.device)

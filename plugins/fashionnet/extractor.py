@@ -10,6 +10,7 @@ import torch
 from engine.checkpoints import load_checkpoint, read_metadata, weights_version
 from engine.contracts import Extractor, GarmentCrops, PluginInfo, Role
 from engine.models.fashionnet import FashionNetConfig, FashionNetHeads, FashionNetInference
+from engine.models.int8 import int8_enabled, with_int8_layers
 from engine.models.tracing import TracedInference
 from engine.training.features import encode_canvases
 from engine.types import GARMENT_TYPES, Embedding, Landmarks, Visibility
@@ -19,6 +20,8 @@ BACKBONE_ID = "efficientnet_lite0/imagenet"
 _METADATA = read_metadata(WEIGHTS)
 #: Attributes whose probability reaches this are returned to users.
 ATTRIBUTE_THRESHOLD = 0.5
+#: The global branch's 1x1 reductions run as int8 products too (engine.models.int8).
+INT8_CONVOLUTIONS = ("global_branch.reduce.0", "global_branch.reduce_s16.0")
 
 
 class FashionNetExtractor(Extractor):
@@ -43,7 +46,8 @@ class FashionNetExtractor(Extractor):
         self.heads = FashionNetHeads(FashionNetConfig(**config["model"]))
         self.heads.load_state_dict(state)
         self.heads.to(device).eval()
-        self._inference = TracedInference(FashionNetInference(self.heads))
+        heads = with_int8_layers(self.heads, convolutions=INT8_CONVOLUTIONS) if int8_enabled(device) else self.heads
+        self._inference = TracedInference(FashionNetInference(heads))
         self.category_names: list[str] = config.get("category_names") or []
         self.attribute_names: list[str] = config.get("attribute_names") or []
         self.category_garment_types: list[str] = config.get("category_garment_types") or []
