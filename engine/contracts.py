@@ -130,6 +130,9 @@ class GarmentCrops:
 
 class Plugin(abc.ABC):
     info: ClassVar[PluginInfo]
+    #: The number format of the plugin's inference layers, as evaluations report it: "float32" unless
+    #: the plugin says otherwise (the built-in heads run their widest layers in "int8" on the CPU).
+    precision: str = "float32"
 
     def __init__(self, device: str = "cpu") -> None:
         if device.split(":")[0] not in self.info.devices:

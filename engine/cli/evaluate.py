@@ -60,6 +60,8 @@ def _evaluate_extractor(args) -> int:
 
 
 def _report(args, plugin, name: str, metrics: dict) -> int:
+    if plugin.precision != "float32":  # float32 runs keep the plain name their earlier records have
+        name += f", {plugin.precision} layers"
     print(f"{plugin.info.key}: {name}")
     for key, value in metrics.items():
         print(f"  {key:>22}: {value}")

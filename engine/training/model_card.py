@@ -16,6 +16,12 @@ VALIDATION_NOTE = (
     "data's labelled body joints where it has them. The evaluations below are the figures to quote."
 )
 
+EVALUATIONS_NOTE = (
+    "Evaluations whose name ends in ', int8 layers' ran the CPU default: the heads' widest layers in int8 "
+    "(engine/models/int8.py). The others ran every layer in float32, which `STREETSHOP_INT8=0` before "
+    "their command reproduces."
+)
+
 
 def record_evaluation(weights_path: "str | Path", name: str, metrics: dict[str, Any], command: str) -> None:
     """Add an evaluation to a checkpoint's metadata and rewrite its card (the .pt is untouched)."""
@@ -52,7 +58,7 @@ def write_model_card(weights_path: "str | Path", metadata: dict[str, Any]) -> Pa
     lines += [f"- {k}: {v}" for k, v in final.items()] or ["- none"]
     evaluations = metadata.get("evaluations", {})
     if evaluations:
-        lines += ["", "## Evaluations", ""]
+        lines += ["", "## Evaluations", "", EVALUATIONS_NOTE, ""]
         for name, entry in evaluations.items():
             lines += [f"### {name}", "", "```", entry["command"], "```", ""]
             lines += [f"- {k}: {v}" for k, v in entry["metrics"].items()] + [""]

@@ -41,6 +41,7 @@ class CascadeCnnAligner(Aligner):
         self.heads.to(device).eval()
         # The visibility head stays float32: its classes turn on small margins, and its layers are narrow.
         heads = with_int8_layers(self.heads, skip=("visibility",)) if int8_enabled(device) else self.heads
+        self.precision = "int8" if heads is not self.heads else "float32"
         self._inference = TracedInference(CascadeInference(heads))
 
     def compute_features(self, crops: GarmentCrops) -> Any:

@@ -47,6 +47,7 @@ class FashionNetExtractor(Extractor):
         self.heads.load_state_dict(state)
         self.heads.to(device).eval()
         heads = with_int8_layers(self.heads, convolutions=INT8_CONVOLUTIONS) if int8_enabled(device) else self.heads
+        self.precision = "int8" if heads is not self.heads else "float32"
         self._inference = TracedInference(FashionNetInference(heads))
         self.category_names: list[str] = config.get("category_names") or []
         self.attribute_names: list[str] = config.get("attribute_names") or []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -65,6 +66,15 @@ def test_evaluate_aligner_prints_ne_per_stage_and_visibility(tiny_fld, tmp_path)
     assert {"ne_stage1", "ne_stage2", "ne_stage3", "ne", "visibility_accuracy"} <= set(metrics)
     assert 0 < metrics["ne"] < 0.5 and 0 <= metrics["visibility_accuracy"] <= 1
     assert "ne_stage3" in result.stdout
+    evaluation = json.loads((tmp_path / "a.json").read_text())["evaluation"]
+    assert evaluation.endswith("no joints, int8 layers")  # the CPU default, named so in records
+
+
+def test_evaluate_names_a_float32_run_plainly(tiny_fld, tmp_path):
+    env = {**os.environ, "STREETSHOP_INT8": "0"}
+    result = engine("evaluate", "aligner", str(tiny_fld), "--json", str(tmp_path / "a.json"), "--quiet", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "a.json").read_text())["evaluation"].endswith("no joints")
 
 
 def test_evaluate_extractor_prints_top_k(tiny_c2s, tmp_path):
