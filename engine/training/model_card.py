@@ -17,9 +17,9 @@ VALIDATION_NOTE = (
 )
 
 EVALUATIONS_NOTE = (
-    "Evaluations whose name ends in ', int8 layers' ran the CPU default: the heads' widest layers in int8 "
-    "(engine/models/int8.py). The others ran every layer in float32, which `STREETSHOP_INT8=0` before "
-    "their command reproduces."
+    "Evaluations whose name ends in ', int8 layers' ran the heads' widest layers in int8 (engine/models/int8.py: "
+    "the default on CPUs with AVX-512, `STREETSHOP_INT8=1` elsewhere). The others ran every layer in float32, "
+    "which `STREETSHOP_INT8=0` before their command reproduces."
 )
 
 

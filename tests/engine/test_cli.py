@@ -60,14 +60,16 @@ def test_user_errors_are_one_clear_line(args, message, tiny_c2s, tmp_path):
 
 
 def test_evaluate_aligner_prints_ne_per_stage_and_visibility(tiny_fld, tmp_path):
-    result = engine("evaluate", "aligner", str(tiny_fld), "--json", str(tmp_path / "a.json"), "--quiet", "--device", "cpu")
+    env = {**os.environ, "STREETSHOP_INT8": "1"}
+    result = engine("evaluate", "aligner", str(tiny_fld), "--json", str(tmp_path / "a.json"), "--quiet", "--device", "cpu",
+                    env=env)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "a.json").read_text())["metrics"]
     assert {"ne_stage1", "ne_stage2", "ne_stage3", "ne", "visibility_accuracy"} <= set(metrics)
     assert 0 < metrics["ne"] < 0.5 and 0 <= metrics["visibility_accuracy"] <= 1
     assert "ne_stage3" in result.stdout
     evaluation = json.loads((tmp_path / "a.json").read_text())["evaluation"]
-    assert evaluation.endswith("no joints, int8 layers")  # the CPU default, named so in records
+    assert evaluation.endswith("no joints, int8 layers")  # named so in the records
 
 
 def test_evaluate_names_a_float32_run_plainly(tiny_fld, tmp_path):

@@ -69,9 +69,18 @@ def test_an_unknown_convolution_name_is_an_error():
         with_int8_layers(_Heads(), convolutions=("reduce.9",))
 
 
-def test_int8_on_the_cpu_unless_turned_off(monkeypatch):
+def test_int8_by_default_only_on_cpus_with_avx512(monkeypatch):
     monkeypatch.delenv("STREETSHOP_INT8", raising=False)
-    assert int8_enabled("cpu")
+    for capability, expected in (("AVX512", True), ("AVX2", False), ("DEFAULT", False)):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert int8_enabled("cpu") is expected
     assert not int8_enabled("cuda:0")
+
+
+def test_the_environment_decides_over_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setenv("STREETSHOP_INT8", "1")
+    assert int8_enabled("cpu") and not int8_enabled("cuda")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     monkeypatch.setenv("STREETSHOP_INT8", "0")
     assert not int8_enabled("cpu")
