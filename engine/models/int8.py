@@ -14,7 +14,7 @@ later layers and the evaluation absorb (the model cards give the figures both
 ways). Training never sees this: it runs on the float32 modules.
 
 Where it pays: on a CPU with AVX-512, int8 products beat float32 ones here
-(``bench/engine_latency.py --against-float32``: 1.43-1.45x the backbone against
+(``bench/engine_latency.py --against-float32``: 1.43-1.47x the backbone against
 1.51-1.53x); with oneDNN held to AVX2 they were slower (1.66x against 1.55x), so
 other CPUs keep float32. ``STREETSHOP_INT8=1`` or ``0`` decides instead.
 """
